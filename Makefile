@@ -1,0 +1,30 @@
+# Every target sets up its own environment in .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: train test lint bench clean
+
+$(STAMP): pyproject.toml scripts/install-torch.sh
+	$(PYTHON) -m venv $(VENV)
+	bash scripts/install-torch.sh $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## train: train the bundled ResNet-20 candidate on the bundled digits data
+train: $(STAMP)
+	$(BIN)/nas train --config search_spaces/resnet20.yaml
+
+## test: run the whole test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check nas tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/train_throughput.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,261 @@
+"""Train one candidate on tensors that already sit on the device.
+
+As in airbench, there is no DataLoader: each split is one tensor on the
+training device, batches are index slices of a per-epoch permutation, and
+augmentation runs batched where the data is. Progress leaves through a plain
+``report(epoch, metrics) -> bool`` callback (true = stop), which is where
+Ray Tune and Optuna plug in; this module imports torch only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas.candidate import Candidate
+from nas.data import Splits, augment_batch
+from nas.errors import Diverged, NasError
+from nas.model import ResNet, build_model
+
+Report = Callable[[int, dict[str, float]], bool]
+EVAL_BATCH = 1024
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class TrainResult:
+    """What a training run measured; ``model`` is the trained network."""
+
+    val_accuracy: float
+    test_accuracy: float
+    epochs: int
+    params: int
+    layers: int
+    blocks: int
+    seconds: float
+    images_per_second: float
+    stopped_early: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
+    model: ResNet | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "model"}
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"`` means CUDA where there is one, else the CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise NasError(f"device {device}: no CUDA GPU is visible; allowed here: cpu, auto")
+    return device
+
+
+def make_optimizer(model: nn.Module, c: Candidate) -> torch.optim.Optimizer:
+    """Weight decay on weights only; norms, biases and rezero alphas are left free."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": c.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    if c.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=c.lr)
+    return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=c.momentum > 0)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, c: Candidate,
+                  total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step learning-rate schedule over the whole budget of ``c.epochs``."""
+    if c.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=c.lr, total_steps=total_steps, pct_start=0.25,
+            cycle_momentum=False, anneal_strategy="linear")
+    if c.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast on CUDA; full precision on the CPU, where it is not faster."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+             batch_size: int = EVAL_BATCH) -> tuple[float, float]:
+    """Mean loss and accuracy in eval mode, in large batches."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    with _autocast(x.device):
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start:start + batch_size]).float()
+            target = y[start:start + batch_size]
+            loss_sum += F.cross_entropy(logits, target, reduction="sum")
+            correct += (logits.argmax(1) == target).sum()
+    model.train(was_training)
+    n = max(len(x), 1)
+    return float(loss_sum) / n, float(correct) / n
+
+
+def train(candidate: Candidate, splits: Splits, report: Report | None = None,
+          device: str | torch.device | None = None, threads: int | None = None) -> TrainResult:
+    """Train ``candidate`` for ``candidate.epochs`` epochs on ``splits``.
+
+    Validation accuracy is measured every epoch and passed to ``report``;
+    test accuracy once at the end (never used for selection). A non-finite
+    training loss raises :class:`Diverged` naming the epoch.
+    """
+    started = time.perf_counter()
+    device = resolve_device(device)
+    torch.set_num_threads(threads or available_cpus())
+    torch.manual_seed(candidate.seed)
+    generator = torch.Generator(device=device).manual_seed(candidate.seed)
+    splits = splits.to(device)
+
+    model = build_model(candidate, splits.in_channels, splits.num_classes, splits.image_size)
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory_format)
+    train_x = splits.train_x.contiguous(memory_format=memory_format)
+    train_y = splits.train_y
+    n = len(train_x)
+    batch = min(candidate.batch_size, n)
+    # Keep a short last batch unless it is too small for batch norm.
+    steps_per_epoch = n // batch + (1 if n % batch >= 2 else 0)
+    optimizer = make_optimizer(model, candidate)
+    schedule = make_schedule(optimizer, candidate, candidate.epochs * steps_per_epoch)
+    augment = splits.augment if candidate.augment else "none"
+
+    history: list[dict[str, float]] = []
+    train_seconds = 0.0
+    images = 0
+    stopped = False
+    for epoch in range(1, candidate.epochs + 1):
+        model.train()
+        _sync(device)
+        epoch_start = time.perf_counter()
+        order = torch.randperm(n, device=device, generator=generator)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for step in range(steps_per_epoch):
+            idx = order[step * batch:(step + 1) * batch]
+            xb = augment_batch(train_x[idx], augment, generator)
+            yb = train_y[idx]
+            with _autocast(device):
+                logits = model(xb)
+                loss = F.cross_entropy(logits.float(), yb,
+                                       label_smoothing=candidate.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(1) == yb).sum()
+            seen += len(idx)
+        _sync(device)
+        epoch_train_seconds = time.perf_counter() - epoch_start
+        train_seconds += epoch_train_seconds
+        images += seen
+        train_loss = float(loss_sum) / seen
+        if not math.isfinite(train_loss):
+            raise Diverged(epoch, train_loss)
+        val_loss, val_accuracy = evaluate(model, splits.val_x, splits.val_y)
+        metrics = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_accuracy": float(correct) / seen,
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - epoch_start,
+            "images_per_second": seen / epoch_train_seconds,
+        }
+        history.append(metrics)
+        if report is not None and report(epoch, metrics):
+            stopped = epoch < candidate.epochs
+            break
+
+    _, test_accuracy = evaluate(model, splits.test_x, splits.test_y)
+    return TrainResult(
+        val_accuracy=history[-1]["val_accuracy"],
+        test_accuracy=test_accuracy,
+        epochs=len(history),
+        params=model.num_params,
+        layers=model.num_layers,
+        blocks=len(model.blocks),
+        seconds=time.perf_counter() - started,
+        images_per_second=images / train_seconds if train_seconds else 0.0,
+        stopped_early=stopped,
+        history=history,
+        model=model,
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --- checkpoints ---------------------------------------------------------------
+
+
+def save_checkpoint(path: str | Path, model: ResNet, splits: Splits,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write the candidate, the input shape and the weights, loadable weights-only."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "candidate": model.candidate.to_dict(),
+        "input": {"in_channels": splits.in_channels, "num_classes": splits.num_classes,
+                  "image_size": splits.image_size, "dataset": splits.name},
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": extra or {},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # never leave a half-written checkpoint under the real name
+    return path
+
+
+def load_checkpoint(path: str | Path,
+                    device: str | torch.device = "cpu") -> tuple[ResNet, dict[str, Any]]:
+    """Rebuild a network from a checkpoint; returns it and the checkpoint's metadata."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+        candidate = Candidate.from_dict(payload["candidate"])
+        shape = payload["input"]
+        model = build_model(candidate, shape["in_channels"], shape["num_classes"],
+                            shape["image_size"])
+        model.load_state_dict(payload["state_dict"])
+    except FileNotFoundError:
+        raise NasError(f"{path}: checkpoint not found") from None
+    except (KeyError, TypeError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise NasError(f"{path}: not a resnas checkpoint or corrupt ({reason}); "
+                       "allowed: a file written by 'nas train --save'") from None
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    return model.to(device), meta
