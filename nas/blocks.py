@@ -34,12 +34,18 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def kaiming(conv: nn.Conv2d) -> nn.Conv2d:
+    """He initialisation for convolutions followed by ReLU (He et al. 2015)."""
+    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    return conv
+
+
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+    return kaiming(nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False))
 
 
 def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
+    return kaiming(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False))
 
 
 # --- shortcuts -------------------------------------------------------------
@@ -159,14 +165,15 @@ class ResidualBlock(nn.Module):
             return r * self.branch_scale
         return r
 
-    def init_last_norm(self, norm: nn.BatchNorm2d | None) -> None:
-        """Zero-init the branch's last norm so the block starts as its shortcut.
+    def init_last_layer(self, layer: nn.BatchNorm2d | nn.Conv2d) -> None:
+        """Zero-init the branch's last layer so the block starts as its shortcut.
 
-        Skipped where that would cut the signal or the gradient: plain blocks
-        (no shortcut) and rezero (alpha already starts at 0).
+        Skipped where that would cut the signal or the gradient, or is done
+        already: plain blocks (no shortcut), rezero (alpha starts at 0) and
+        highway (its gate starts close to the shortcut).
         """
-        if norm is not None and self.shortcut_style not in ("none", "rezero"):
-            nn.init.zeros_(norm.weight)
+        if self.shortcut_style not in ("none", "rezero") and not isinstance(self, HighwayBlock):
+            nn.init.zeros_(layer.weight)
 
     def combine(self, r: torch.Tensor, s: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -194,7 +201,7 @@ class BasicBlock(ResidualBlock):
             conv3x3(in_channels, channels, stride), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
             conv3x3(channels, channels), last_norm,
         )
-        self.init_last_norm(last_norm)
+        self.init_last_layer(last_norm)
 
     def combine(self, r: torch.Tensor, s: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
         return F.relu(r + s) if s is not None else F.relu(r)
@@ -216,7 +223,7 @@ class BottleneckBlock(BasicBlock):
             conv3x3(channels, channels, stride), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
             conv1x1(channels, out), last_norm,
         )
-        self.init_last_norm(last_norm)
+        self.init_last_layer(last_norm)
 
 
 class PreActBlock(ResidualBlock):
@@ -227,12 +234,14 @@ class PreActBlock(ResidualBlock):
     def __init__(self, in_channels: int, channels: int, stride: int = 1,
                  shortcut: str = "identity", **_: object) -> None:
         super().__init__(in_channels, channels, stride, shortcut)
+        last_conv = conv3x3(channels, channels)
         self.branch = nn.Sequential(
             nn.BatchNorm2d(in_channels), nn.ReLU(inplace=False),
             conv3x3(in_channels, channels, stride),
             nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
-            conv3x3(channels, channels),
+            last_conv,
         )
+        self.init_last_layer(last_conv)
 
     def combine(self, r: torch.Tensor, s: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
         return r + s if s is not None else r

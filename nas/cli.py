@@ -99,19 +99,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    # Imported here so that 'nas --help' answers without loading torch.
-    from nas import data
-    from nas.space import load_candidate
-    from nas.train import resolve_device, save_checkpoint, train
+    from nas.space import DATASET_NAMES, load_candidate
 
+    # Check every input before torch is even imported: bad input fails fast.
     candidate = load_candidate(args.config)
     overrides = {k: getattr(args, k) for k in ("dataset", "epochs", "seed")
                  if getattr(args, k) is not None}
-    if args.dataset is not None and args.dataset not in data.DATASETS:
-        raise NasError(f"--dataset: got '{args.dataset}'; allowed: {', '.join(data.DATASETS)}")
+    if args.dataset is not None and args.dataset not in DATASET_NAMES:
+        raise NasError(f"--dataset: got '{args.dataset}'; allowed: {', '.join(DATASET_NAMES)}")
     candidate = dataclasses.replace(candidate, **overrides)
     if args.save:
         _check_writable(Path(args.save))
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise NasError(f"--data-dir {args.data_dir}: no such folder")
+
+    from nas import data
+    from nas.train import resolve_device, save_checkpoint, train
+
     device = resolve_device(args.device)
     splits = data.load(candidate.dataset, data_dir=args.data_dir, download=args.download,
                        seed=candidate.seed, device=device, options=candidate.data)

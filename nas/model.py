@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nas.blocks import ResidualBlock, create_block
+from nas.blocks import ResidualBlock, create_block, kaiming
 from nas.candidate import Candidate
 
 LARGE_IMAGE = 64  # from this size on, the stem downsamples by 4 (7x7 stride 2 + max-pool)
@@ -45,13 +45,13 @@ class ResNet(nn.Module):
         width = candidate.width
         if image_size >= LARGE_IMAGE:
             self.stem = nn.Sequential(
-                nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False),
+                kaiming(nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)),
                 nn.BatchNorm2d(width), nn.ReLU(inplace=True),
                 nn.MaxPool2d(3, stride=2, padding=1),
             )
         else:
             self.stem = nn.Sequential(
-                nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+                kaiming(nn.Conv2d(in_channels, width, 3, padding=1, bias=False)),
                 nn.BatchNorm2d(width), nn.ReLU(inplace=True),
             )
         channels = width
@@ -76,14 +76,6 @@ class ResNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
         self.num_classes = num_classes
-        self._init_convs()
-
-    def _init_convs(self) -> None:
-        # Highway gates keep PyTorch's smaller default init, so T starts near sigmoid(b).
-        gates = {id(b.gate) for b in self.blocks.values() if hasattr(b, "gate")}
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d) and id(m) not in gates:
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     @property
     def blocks(self) -> dict[str, ResidualBlock]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,10 @@ def _number(value: Any) -> float:
     numeric_text = isinstance(value, str) and _FLOAT_TEXT.match(value.strip())
     if not (isinstance(value, (int, float)) or numeric_text):
         raise _Bad("a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float (e.g. 400 digits)
+        raise _Bad("a finite number") from None
     if not math.isfinite(number):
         raise _Bad("a finite number")
     return number
@@ -84,8 +88,10 @@ def float_check(low: float | None = None, high: float | None = None, *,
         allowed = _range_text("a number", low, high, low_open, high_open)
         try:
             number = _number(value)
-        except _Bad:
-            raise _Bad(allowed) from None
+        except _Bad as bad:
+            finite = bad.allowed.startswith("a finite")
+            raise _Bad(allowed.replace("a number", "a finite number", 1) if finite
+                       else allowed) from None
         too_low = low is not None and (number <= low if low_open else number < low)
         too_high = high is not None and (number >= high if high_open else number > high)
         if too_low or too_high:
@@ -306,10 +312,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *base' is resolved by SafeLoader; its keys may be overridden
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, (str, int, float, bool)) and key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key '{key}' is given twice", key_node.start_mark)
+                    None, None, f"key '{key}' is given twice; allowed: each key once",
+                    key_node.start_mark)
             if isinstance(key, (str, int, float, bool)):
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
@@ -328,11 +337,18 @@ def read_yaml(path: str | Path) -> tuple[Any, str]:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise SpaceError(f"{path}: file is {size} bytes; allowed: at most {MAX_FILE_BYTES}")
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # bounded even if the file grows after stat()
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise SpaceError(f"{path}: file is over {MAX_FILE_BYTES} bytes; allowed: at most "
+                             f"{MAX_FILE_BYTES}")
     except FileNotFoundError:
         raise SpaceError(f"{path}: file not found") from None
     except OSError as exc:
-        raise SpaceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise SpaceError(f"{path}: cannot read: {' '.join(str(exc.strerror or exc).split())}"
+                         ) from None
+    except ValueError:  # e.g. a NUL byte in the path
+        raise SpaceError(f"{_show(str(path))}: not a usable file path") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -345,6 +361,9 @@ def read_yaml(path: str | Path) -> tuple[Any, str]:
         raise SpaceError(f"{path}: {_yaml_problem(exc)}") from None
     except yaml.YAMLError as exc:
         raise SpaceError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
+    except RecursionError:
+        raise SpaceError(f"{path}: not valid YAML (nested too deeply); allowed: a space file "
+                         "a few levels deep") from None
     return data, text
 
 
@@ -412,8 +431,17 @@ class _Validator:
         for key in _REQUIRED_OPTIONS.get(name, ()):
             if key not in result:
                 raise self.fail(_join(field_name, key), f"missing; {name} needs it")
+        if name == "threshold" and not {"lower", "upper"} & result.keys():
+            raise self.fail(_join(field_name, "lower"), "missing; threshold needs lower, upper "
+                                                        "or both")
         if {"lower", "upper"} <= result.keys() and result["lower"] > result["upper"]:
-            raise self.fail(field_name, "lower is above upper")
+            raise self.fail(field_name, f"lower {result['lower']} is above upper "
+                                        f"{result['upper']}; allowed: lower <= upper")
+        if ({"min_resource", "max_resource"} <= result.keys()
+                and result["min_resource"] > result["max_resource"]):
+            raise self.fail(field_name, f"min_resource {result['min_resource']} is above "
+                                        f"max_resource {result['max_resource']}; allowed: "
+                                        "min_resource <= max_resource")
         return result
 
     def param(self, name: str, value: Any) -> Param:
@@ -469,11 +497,26 @@ class _Validator:
 
 
 def _join(field_name: str, key: Any) -> str:
-    return f"{field_name}.{key}" if field_name else str(key)
+    key_text = _key_text(key)
+    return f"{field_name}.{key_text}" if field_name else key_text
+
+
+def _key_text(key: Any) -> str:
+    """A key as it reads in a field path: plain if it is a printable string, else its repr."""
+    if isinstance(key, str) and key and key.isprintable() and len(key) <= 60:
+        return key
+    return _show(key)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = 6
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    """What the user gave, on one short line; bounded even for huge or aliased structures."""
+    text = re.sub(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]", " ", _REPR.repr(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -494,7 +537,7 @@ def parse_space(data: Any, path: str, text: str = "") -> SearchSpace:
     v.mapping("", data, _TOP_LEVEL)
     if "space" not in data:
         raise v.fail("space", "missing; list the architecture and training values under space:")
-    name = data.get("name", Path(path).stem)
+    name = data["name"] if "name" in data else _default_name(path)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
         raise v.fail("name", f"got {_show(name)}; allowed: letters, digits, '.', '_', '-' "
                              "(it names a folder under results/)")
@@ -532,6 +575,12 @@ def parse_space(data: Any, path: str, text: str = "") -> SearchSpace:
               for k, val in data_options.items()},
         text=text,
     )
+
+
+def _default_name(path: str) -> str:
+    """The file's stem, made a valid study name ('my space.yaml' -> 'my-space')."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path).stem).strip("-._")[:100]
+    return name or "space"
 
 
 def _check_stage_lists(v: _Validator, params: dict[str, Param]) -> None:

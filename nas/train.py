@@ -170,6 +170,7 @@ def train(candidate: Candidate, splits: Splits, report: Report | None = None,
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            lr = optimizer.param_groups[0]["lr"]  # the rate this step used
             schedule.step()
             loss_sum += loss.detach() * len(idx)
             correct += (logits.detach().argmax(1) == yb).sum()
@@ -188,7 +189,7 @@ def train(candidate: Candidate, splits: Splits, report: Report | None = None,
             "train_accuracy": float(correct) / seen,
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": lr,
             "seconds": time.perf_counter() - epoch_start,
             "images_per_second": seen / epoch_train_seconds,
         }
