@@ -37,20 +37,18 @@ from nas.train import available_cpus, resolve_device, train  # noqa: E402
 
 
 def baseline_images_per_second(candidate: Candidate, splits: data.Splits,
-                               device: torch.device, use_dataloader: bool,
-                               channels_last: bool = False) -> list[float]:
+                               device: torch.device, use_dataloader: bool) -> list[float]:
     """Per-epoch images/second of a minimal fp32 loop (DataLoader on CUDA)."""
     torch.manual_seed(candidate.seed)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = build_model(candidate, splits.in_channels, splits.num_classes,
-                        splits.image_size).to(device, memory_format=fmt)
+                        splits.image_size).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=candidate.lr, momentum=0.9,
                                 nesterov=True, weight_decay=candidate.weight_decay)
     if use_dataloader:
         dataset = torch.utils.data.TensorDataset(splits.train_x.cpu(), splits.train_y.cpu())
         loader = torch.utils.data.DataLoader(dataset, batch_size=candidate.batch_size,
                                              shuffle=True, drop_last=True, pin_memory=True)
-    x, y = splits.train_x.to(device).contiguous(memory_format=fmt), splits.train_y.to(device)
+    x, y = splits.train_x.to(device), splits.train_y.to(device)
     rates = []
     for _ in range(candidate.epochs):
         _sync(device)
@@ -106,7 +104,7 @@ def main() -> None:
           f"model=ResNet-20 batch={candidate.batch_size} threads={torch.get_num_threads()}")
     if on_gpu:
         print(f"gpu={torch.cuda.get_device_name(device)}")
-    ours, base, same_layout = [], [], []
+    ours, base = [], []
     for r in range(args.rounds):
         run = dataclasses.replace(candidate, seed=r)
         measures = [
@@ -114,20 +112,12 @@ def main() -> None:
             lambda run=run: base.extend(
                 baseline_images_per_second(run, splits, device, use_dataloader=on_gpu)),
         ]
-        if not on_gpu:
-            measures.append(lambda run=run: same_layout.extend(
-                baseline_images_per_second(run, splits, device, False, True)))
         # Rotate who goes first: on a busy 2-core machine order alone moves figures by 5%.
         for i in range(len(measures)):
             measures[(i + r) % len(measures)]()
         print(f"round {r + 1}: ours {statistics.median(ours):9.0f} img/s   "
               f"baseline {statistics.median(base):9.0f} img/s", flush=True)
     ours_rate, base_rate = statistics.median(ours), statistics.median(base)
-    if same_layout:
-        # What the loop itself costs, with the memory-format gain taken out.
-        loop_rate = statistics.median(same_layout)
-        print(f"baseline with channels_last: {loop_rate:.0f} images/s "
-              f"(loop overhead ratio {ours_rate / loop_rate:.3f})")
     label = "fp32 DataLoader loop" if on_gpu else "minimal loop"
     print(f"ours (nas.train{', bf16 + channels_last, data on GPU' if on_gpu else ''}): "
           f"{ours_rate:.0f} images/s")
