@@ -147,4 +147,4 @@ def test_highway_gate_starts_near_sigmoid_of_its_bias() -> None:
 def test_rezero_alpha_is_a_learned_scalar_from_zero() -> None:
     b = create_block("basic", 8, 8, 1, "rezero")
     assert isinstance(b, ResidualBlock) and b.alpha is not None
-    assert float(b.alpha) == 0.0 and b.alpha.requires_grad
+    assert float(b.alpha.detach()) == 0.0 and b.alpha.requires_grad
