@@ -8,10 +8,12 @@ are shortened to one line too unless ``RESNAS_DEBUG=1`` asks for the trace.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from nas import __version__
 from nas.errors import Diverged, NasError
 
 USAGE_ERROR = 2
+DEFAULT_STORAGE = "sqlite:///results/nas.db"
+DEFAULT_SPACE = "search_spaces/resnet-digits.yaml"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -45,6 +49,36 @@ def non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"got '{text}'; allowed: an integer >= 0") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"got '{text}'; allowed: an integer >= 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a number > 0") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a number > 0")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a number >= 0") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a number >= 0")
+    return value
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a port from 1 to 65535")
     return value
 
 
@@ -95,7 +129,101 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true",
                        help="print one JSON object with the results instead of a summary")
     train.set_defaults(run=run_train)
+    add_search_parser(commands)
+    add_study_parsers(commands)
     return parser
+
+
+def add_storage_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", metavar="URL",
+                        help=f"Optuna storage: an SQLAlchemy URL or a journal file path "
+                             f"(default: {DEFAULT_STORAGE})")
+
+
+def add_search_parser(commands) -> None:
+    from nas.space import PRUNERS, SAMPLERS
+
+    search = commands.add_parser(
+        "search", help="search a space: Ray Tune runs the trials, Optuna samples and prunes",
+        description="Search the networks a space file describes. Ray Tune runs each "
+                    "candidate's training as a trial; Optuna samples candidates and its pruner "
+                    "stops weak trials after any epoch. Every trial lands in an Optuna study "
+                    "(COMPLETE, PRUNED or FAIL, with its per-epoch values) that 'nas dashboard' "
+                    "opens. Running it again on the same study resumes until the study holds "
+                    "--trials finished trials. Progress goes to stderr, one line per trial.",
+        epilog="examples:\n  nas search\n"
+               "  nas search --space search_spaces/resnet-digits.yaml --trials 40 "
+               "--max-concurrent 2\n"
+               "  nas search --storage postgresql://user:pw@db/nas --address auto",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    search.add_argument("--space", metavar="FILE",
+                        help=f"space YAML (default: {DEFAULT_SPACE})")
+    search.add_argument("--trials", type=positive_int, metavar="N",
+                        help="finished trials the study should hold (default: the file's trials)")
+    search.add_argument("--study", metavar="NAME", help="study name (default: the file's name)")
+    add_storage_argument(search)
+    search.add_argument("--results", metavar="DIR", default="results",
+                        help="where Ray Tune's logs and checkpoints go, under DIR/<study>/ "
+                             "(default: results)")
+    search.add_argument("--dataset", metavar="NAME", help="override the file's dataset")
+    search.add_argument("--data-dir", metavar="DIR", help="where on-disk datasets live")
+    search.add_argument("--download", action="store_true",
+                        help="fetch mnist/fashion-mnist/cifar data if missing")
+    search.add_argument("--epochs", type=positive_int, metavar="N",
+                        help="override the most epochs a trial trains")
+    search.add_argument("--pruner", choices=PRUNERS, metavar="NAME",
+                        help=f"override the file's pruner: {', '.join(PRUNERS)}")
+    search.add_argument("--sampler", choices=SAMPLERS, metavar="NAME",
+                        help=f"override the file's sampler: {', '.join(SAMPLERS)}")
+    search.add_argument("--seed", type=non_negative_int, metavar="N",
+                        help="seed for the sampler, the weights and the data split")
+    search.add_argument("--cpus-per-trial", type=positive_float, metavar="X",
+                        help="CPUs each trial holds; torch uses that many threads "
+                             "(default: the file's trial_resources.cpu, else 1)")
+    search.add_argument("--gpus-per-trial", type=non_negative_float, metavar="X",
+                        help="GPUs each trial holds; 0.25 packs four trials on one GPU "
+                             "(default: the file's trial_resources.gpu, else 0)")
+    search.add_argument("--max-concurrent", type=positive_int, metavar="N",
+                        help="most trials at once (default: as many as the resources fit)")
+    search.add_argument("--address", metavar="ADDR",
+                        help="join this Ray cluster ('auto' or host:port; also RAY_ADDRESS); "
+                             "default: start a private Ray on 127.0.0.1")
+    search.set_defaults(run=run_search)
+
+
+def add_study_parsers(commands) -> None:
+    studies = commands.add_parser(
+        "studies", help="list the studies in a storage with their trial counts",
+        description="List every study in a storage: trials by state and the best value.")
+    add_storage_argument(studies)
+    studies.set_defaults(run=run_studies)
+
+    best = commands.add_parser(
+        "best", help="print a study's best trial; --export writes its candidate file",
+        description="Print the best complete trial of a study. With --export, write its "
+                    "candidate as a YAML file that 'nas train --config' retrains.",
+        epilog="example: nas best --study resnet-digits --export best.yaml && "
+               "nas train --config best.yaml")
+    best.add_argument("--study", metavar="NAME",
+                      help="study name (default: the only study in the storage)")
+    add_storage_argument(best)
+    best.add_argument("--export", metavar="FILE", help="write the best candidate here")
+    best.add_argument("--json", action="store_true", help="print one JSON object")
+    best.set_defaults(run=run_best)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="open optuna-dashboard on a storage (127.0.0.1 by default)",
+        description="Serve optuna-dashboard for a storage and print its address. It binds to "
+                    "127.0.0.1 unless --host says otherwise; Ctrl-C stops it.")
+    dashboard.add_argument("--study", metavar="NAME", help="print this study's page address")
+    add_storage_argument(dashboard)
+    dashboard.add_argument("--port", type=port_number, default=8080,
+                           help="port (default: 8080)")
+    dashboard.add_argument("--host", default="127.0.0.1",
+                           help="address to bind (default: 127.0.0.1; anything else exposes "
+                                "the study to the network)")
+    dashboard.set_defaults(run=run_dashboard)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -149,16 +277,228 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_writable(path: Path) -> None:
+def _default_space() -> Path:
+    """The shipped default space, found from the working folder or beside the package."""
+    here = Path(DEFAULT_SPACE)
+    if here.exists():
+        return here
+    return Path(__file__).resolve().parents[1] / DEFAULT_SPACE
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from nas.space import DATASET_NAMES, load_space
+
+    # Every input is checked before Ray starts.
+    space = load_space(args.space or _default_space())
+    changes: dict = {}
+    if args.dataset is not None:
+        if args.dataset not in DATASET_NAMES:
+            raise NasError(f"--dataset: got '{args.dataset}'; allowed: "
+                           f"{', '.join(DATASET_NAMES)}")
+        changes["dataset"] = args.dataset
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    if args.seed is not None:
+        changes["seed"] = args.seed
+        changes["sampler"] = {**space.sampler, "seed": args.seed}
+    if args.sampler is not None:
+        changes["sampler"] = {"name": args.sampler, "seed": changes.get("seed", space.seed)}
+    if args.pruner is not None:
+        if args.pruner in ("percentile", "patient"):
+            raise NasError(f"--pruner {args.pruner}: needs options; set it in the space "
+                           "file's pruner: section")
+        changes["pruner"] = {"name": args.pruner}
+    space = dataclasses.replace(space, **changes)
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise NasError(f"--data-dir {args.data_dir}: no such folder")
+    results = Path(args.results)
+    _check_writable(results / ".probe", flag="--results")
+    storage = args.storage or DEFAULT_STORAGE
+    if args.storage is None and args.results != "results":
+        storage = f"sqlite:///{results / 'nas.db'}"
+    from nas.storage import open_storage
+
+    open_storage(storage)  # a bad URL fails here, before Ray starts
+    resources = space.trial_resources
+
+    from nas.search import SearchOptions
+    from nas.search import run_search as search
+
+    opts = SearchOptions(
+        space=space, study_name=args.study or space.name, storage=storage,
+        results_dir=results, trials=args.trials or space.trials, data_dir=args.data_dir,
+        download=args.download,
+        cpus_per_trial=args.cpus_per_trial or resources["cpu"],
+        gpus_per_trial=(args.gpus_per_trial if args.gpus_per_trial is not None
+                        else resources["gpu"]),
+        max_concurrent=args.max_concurrent, address=args.address,
+    )
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines say enough
+    started = time.perf_counter()
+    outcome = search(opts)
+    _print_search_summary(opts, outcome, time.perf_counter() - started, args)
+    return 130 if outcome.interrupted else 0
+
+
+def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespace) -> None:
+    from nas.storage import mask
+    from nas.studies import describe, state_counts, trial_candidate
+
+    study = outcome.study
+    trials = study.get_trials(deepcopy=False)
+    counts = state_counts(study, trials)
+    where = mask(opts.storage)
+    print(f"search {'interrupted' if outcome.interrupted else 'finished'}: ran {outcome.ran} "
+          f"trial(s) in {seconds:.0f}s; study '{study.study_name}' holds "
+          f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed")
+    try:
+        best = study.best_trial
+    except ValueError:
+        best = None
+    if best is not None:
+        candidate = trial_candidate(best)
+        attrs = best.user_attrs
+        print(f"best: trial {best.number}, val {best.value:.2%}"
+              + (f" (test {attrs['test_accuracy']:.2%})" if "test_accuracy" in attrs else "")
+              + f": {describe(candidate)}"
+              + (f"; {attrs['layers']} layers, {attrs['params']:,} parameters"
+                 if "layers" in attrs else ""))
+        if "checkpoint" in attrs:
+            print(f"checkpoint: {_shown_path(attrs['checkpoint'])}")
+    print(f"study: {study.study_name} in {where} (nas dashboard --storage {where})")
+    print(f"checkpoints: {_shown_path(outcome.checkpoints)}/   Ray Tune logs: "
+          f"{_shown_path(outcome.tune_dir)}/")
+    if best is not None:
+        print(f"next: nas best --study {study.study_name} --storage {where} --export best.yaml "
+              "&& nas train --config best.yaml")
+    if outcome.interrupted:
+        resume = ["nas search"]
+        if args.space:
+            resume.append(f"--space {args.space}")
+        resume += [f"--study {study.study_name}", f"--storage {where}"]
+        if args.trials:
+            resume.append(f"--trials {args.trials}")
+        print("interrupted: finished trials are kept; resume with: " + " ".join(resume),
+              file=sys.stderr)
+
+
+def _shown_path(path: str | Path) -> str:
+    """Relative to the working folder when inside it: shorter, and what the user typed."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _open_storage_arg(args: argparse.Namespace):
+    from nas.storage import open_storage
+
+    url = args.storage or DEFAULT_STORAGE
+    if not args.storage and not Path("results/nas.db").exists():
+        raise NasError(f"no storage at {DEFAULT_STORAGE} (run 'nas search' first, or pass "
+                       "--storage)")
+    return url, open_storage(url)
+
+
+def run_studies(args: argparse.Namespace) -> int:
+    import optuna
+
+    from nas.studies import state_counts
+
+    url, storage = _open_storage_arg(args)
+    names = sorted(optuna.get_all_study_names(storage))
+    if not names:
+        print("no studies")
+        return 0
+    print(f"{'study':<28} {'trials':>6} {'complete':>8} {'pruned':>6} {'failed':>6} "
+          f"{'running':>7} {'best':>7}")
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=storage)
+        trials = study.get_trials(deepcopy=False)
+        c = state_counts(study, trials)
+        values = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+        best = f"{max(values):.2%}" if values else "-"
+        print(f"{name:<28} {len(trials):>6} {c['COMPLETE']:>8} {c['PRUNED']:>6} {c['FAIL']:>6} "
+              f"{c['RUNNING']:>7} {best:>7}")
+    return 0
+
+
+def run_best(args: argparse.Namespace) -> int:
+    from nas.studies import best_trial, candidate_yaml, describe, load_study, trial_candidate
+
+    url, storage = _open_storage_arg(args)
+    study = load_study(args.study, storage, url)
+    best = best_trial(study)
+    candidate = trial_candidate(best)
+    retrain = f"nas train --config {args.export}"
+    if best.user_attrs.get("threads"):
+        # The same thread count gives the same numbers on a CPU; others differ slightly.
+        retrain += f" --threads {best.user_attrs['threads']}"
+    if args.export:
+        out = Path(args.export)
+        _check_writable(out, flag="--export")
+        out.write_text(candidate_yaml(
+            candidate, name=f"{study.study_name}-trial-{best.number}",
+            comment=f"Best trial {best.number} of study '{study.study_name}': val "
+                    f"{best.value:.4f}.\nRetrain exactly: {retrain}"))
+    if args.json:
+        print(json.dumps({"study": study.study_name, "trial": best.number,
+                          "val_accuracy": best.value, "candidate": candidate.to_dict(),
+                          "user_attrs": best.user_attrs, "exported": args.export}))
+        return 0
+    attrs = best.user_attrs
+    print(f"study {study.study_name}: best trial {best.number}, val {best.value:.2%}")
+    print(f"  {describe(candidate)}")
+    if "layers" in attrs:
+        print(f"  {attrs['layers']} layers, {attrs['blocks']} blocks, {attrs['params']:,} "
+              f"parameters, {attrs.get('seconds', 0):.1f}s")
+    if args.export:
+        print(f"candidate written to {args.export}; retrain: {retrain}")
+    return 0
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    import socket
+
+    from nas.studies import load_study
+
+    url, storage = _open_storage_arg(args)
+    path = ""
+    if args.study:
+        study = load_study(args.study, storage, url)
+        path = f"studies/{study._study_id}"
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: binding to {args.host} exposes the study to the network; use it only "
+              "on a trusted network", file=sys.stderr)
+    with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as exc:
+            raise NasError(f"--port {args.port}: cannot listen on {args.host} "
+                           f"({exc.strerror}); allowed: a free port") from None
+    import optuna_dashboard
+
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"optuna-dashboard: http://{shown}:{args.port}/dashboard/{path}  (Ctrl-C stops it)",
+          flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the way to stop it
+        optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
+def _check_writable(path: Path, flag: str = "--save") -> None:
     """Fail before training, not after, when the checkpoint cannot be written."""
     folder = path.parent if str(path.parent) else Path(".")
     probe = folder
     while not probe.exists():
         probe = probe.parent
     if path.is_dir():
-        raise NasError(f"--save {path}: is a folder; allowed: a file path")
+        raise NasError(f"{flag} {path}: is a folder; allowed: a file path")
     if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise NasError(f"--save {path}: {probe} is not a writable folder")
+        raise NasError(f"{flag} {path.parent if flag == '--results' else path}: {probe} is not "
+                       "a writable folder")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

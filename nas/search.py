@@ -1,0 +1,428 @@
+"""``nas search``: Ray Tune runs the trials; an Optuna study samples, prunes and records them.
+
+All Ray code lives in this module, since Ray's API moves between releases.
+
+Ray's own ``OptunaSearch`` gives Optuna a no-op pruner and tells a trial that
+a Tune scheduler stopped as COMPLETE with its partial value, so the study
+would lie. Here a small :class:`StudySearcher` drives the study through
+Optuna's ask-and-tell API instead, and :class:`PrunerScheduler` asks the
+configured Optuna pruner after every reported epoch: the pruner decides, Ray
+stops the trial, and the study records it as PRUNED. Every Optuna write
+happens in the driver, and each trial is told the moment it ends, so a crash
+loses no finished trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+import nas
+from nas.algorithms import grid_size, make_pruner, make_sampler
+from nas.candidate import Candidate
+from nas.errors import NasError
+from nas.space import SearchSpace
+from nas.storage import mask, open_storage
+from nas.studies import (
+    DRIVER_STOPPED,
+    count_finished,
+    recover_stale_trials,
+    this_driver,
+)
+
+# Results every trial reports with its last epoch and that the study keeps.
+TRIAL_ATTRS = ("epochs", "layers", "blocks", "params", "seconds", "images_per_second", "node",
+               "test_accuracy", "checkpoint", "device")
+
+
+@dataclass
+class SearchOptions:
+    """Everything ``nas search`` needs beyond the space file."""
+
+    space: SearchSpace
+    study_name: str
+    storage: str
+    results_dir: Path
+    trials: int
+    data_dir: str | None = None
+    download: bool = False
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    address: str | None = None
+    out: Any = field(default=sys.stderr, repr=False)
+
+
+@dataclass
+class SearchOutcome:
+    study: optuna.Study
+    ran: int
+    interrupted: bool
+    checkpoints: Path
+    tune_dir: Path
+
+
+# --- the trial, as it runs on a Ray worker -------------------------------------------
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """Ray Tune function trainable: train one candidate, report every epoch.
+
+    The last epoch is reported after training returns, together with the test
+    accuracy and the checkpoint path, so Ray's reported epochs and Optuna's
+    intermediate values stay one-to-one. Failures are reported, not raised:
+    the study records their reason, and the search goes on.
+    """
+    import ray
+    from ray import tune
+
+    from nas import data
+    from nas.errors import Diverged
+    from nas.train import save_checkpoint, train
+
+    started = time.perf_counter()
+    candidate = Candidate.from_dict(config["candidate"])
+    node = ray.get_runtime_context().get_node_id()
+    fault = injected_fault(config["trial_number"])
+    static = {"node": node, "device": config["device"]}
+    last: dict[str, Any] = {}
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        last.clear()
+        last.update(metrics, epoch=epoch, **static)
+        if epoch < candidate.epochs:
+            tune.report(dict(last))
+        return False
+
+    try:
+        if fault == "raise":
+            raise RuntimeError(f"injected fault in trial {config['trial_number']}")
+        if fault == "oom":
+            raise MemoryError(f"injected out-of-memory in trial {config['trial_number']}")
+        splits = data.load(candidate.dataset, data_dir=config["data_dir"],
+                           download=config["download"], seed=candidate.seed,
+                           device=config["device"], options=candidate.data)
+        result = train(candidate, splits, report=report, device=config["device"],
+                       threads=config["threads"])
+        path = Path(config["checkpoint_dir"]) / f"trial-{config['trial_number']}.pt"
+        save_checkpoint(path, result.model, splits, extra={"result": result.to_dict()})
+        final = {**last, "test_accuracy": result.test_accuracy, "epochs": result.epochs,
+                 "layers": result.layers, "blocks": result.blocks, "params": result.params,
+                 "seconds": time.perf_counter() - started,
+                 "images_per_second": result.images_per_second, "checkpoint": str(path)}
+        tune.report(final)
+    except Diverged as exc:
+        tune.report({**static, "epoch": exc.epoch, "val_accuracy": math.nan,
+                     "error": str(exc), "fail_reason": "diverged"})
+    except Exception as exc:  # noqa: BLE001 - any trial failure is recorded, not raised
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+        # val_accuracy is there because Tune insists every result carries the metric.
+        tune.report({**static, "val_accuracy": math.nan, "error": message,
+                     "fail_reason": "error"})
+
+
+def injected_fault(trial_number: int) -> str | None:
+    """A fault to inject into this trial, for the reliability tests.
+
+    ``RESNAS_INJECT_FAULTS="3:raise,5:oom"`` makes trial 3 raise and trial 5
+    fail as if out of memory, so tests exercise the real failure path of a
+    real Ray trial. Unset in normal use.
+    """
+    for item in os.environ.get("RESNAS_INJECT_FAULTS", "").split(","):
+        number, _, kind = item.partition(":")
+        if number.strip().isdigit() and int(number) == trial_number:
+            return kind.strip()
+    return None
+
+
+# --- the study, driven from Ray Tune's callbacks ---------------------------------------
+
+
+def _ray_classes():
+    """Defined on first use, so that importing nas.search does not import Ray."""
+    from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+    from ray.tune.search import Searcher
+
+    class StudySearcher(Searcher):
+        """Ask-and-tell bridge: Tune asks for configs, Optuna supplies and records them."""
+
+        def __init__(self, study: optuna.Study, space: SearchSpace, opts: SearchOptions,
+                     budget: int, threads: int, device: str) -> None:
+            super().__init__(metric="val_accuracy", mode="max")
+            self.study, self.space, self.opts = study, space, opts
+            self.budget = budget
+            self.threads, self.device = threads, device
+            self.prune = not isinstance(study.pruner, optuna.pruners.NopPruner)
+            self.live: dict[str, optuna.Trial] = {}
+            self.pruned: set[str] = set()
+            self.errors: dict[str, str] = {}
+            self.counts: Counter[str] = Counter()
+            self.driver = this_driver()
+
+        def suggest(self, trial_id: str) -> dict | None:
+            if self.budget <= 0:
+                return Searcher.FINISHED
+            trial = self.study.ask()
+            candidate = self.space.suggest(trial)
+            trial.set_user_attr("driver", self.driver)
+            trial.set_user_attr("candidate", candidate.to_dict())
+            # CPU results depend on the thread count: kept so a retrain can match it.
+            trial.set_user_attr("threads", self.threads)
+            self.live[trial_id] = trial
+            self.budget -= 1
+            return {
+                "candidate": candidate.to_dict(), "trial_number": trial.number,
+                "threads": self.threads, "device": self.device,
+                "data_dir": self.opts.data_dir, "download": self.opts.download,
+                "checkpoint_dir": str(self.opts.results_dir.resolve() / self.study.study_name
+                                      / "checkpoints"),
+            }
+
+        def observe(self, trial_id: str, result: dict) -> bool:
+            """Record one epoch in the study; true when the trial must stop."""
+            trial = self.live.get(trial_id)
+            if trial is None:
+                return False
+            if "epoch" in result and "val_accuracy" in result:
+                trial.report(float(result["val_accuracy"]), int(result["epoch"]))
+            if "error" in result:
+                return True
+            if self.prune and trial.should_prune():
+                self.pruned.add(trial_id)
+                return True
+            return False
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                              error: bool = False) -> None:
+            trial = self.live.pop(trial_id, None)
+            if trial is None:
+                return
+            result = result or {}
+            for key in TRIAL_ATTRS:
+                if key in result:
+                    trial.set_user_attr(key, result[key])
+            epochs = int(result.get("epoch", 0))
+            trial.set_user_attr("epochs", epochs)
+            if "error" in result or error:
+                reason = result.get("fail_reason", "error")
+                message = result.get("error") or self.errors.get(trial_id,
+                                                                 "the trial's process failed")
+                trial.set_user_attr("fail_reason", reason)
+                trial.set_user_attr("error", message)
+                self.study.tell(trial, state=TrialState.FAIL)
+                state = f"failed ({reason})"
+                self.counts["failed"] += 1
+            elif trial_id in self.pruned:
+                self.study.tell(trial, state=TrialState.PRUNED)
+                state = f"pruned at epoch {epochs}"
+                self.counts["pruned"] += 1
+            elif epochs >= self.space.epochs and "val_accuracy" in result:
+                self.study.tell(trial, float(result["val_accuracy"]))
+                state = "complete"
+                self.counts["complete"] += 1
+            else:  # stopped by something other than the pruner: run it again later
+                fail_and_retry(self.study, trial, DRIVER_STOPPED)
+                state = "stopped; will be retried"
+                self.counts["stopped"] += 1
+            self.progress(trial.number, state, result)
+
+        def note_error(self, trial_id: str, message: str) -> None:
+            self.errors[trial_id] = message
+
+        def progress(self, number: int, state: str, result: dict) -> None:
+            value = result.get("val_accuracy")
+            shown = f" val {value:.2%}" if isinstance(value, float) and math.isfinite(value) else ""
+            best = _best_text(self.study)
+            c = self.counts
+            print(f"trial {number:>3} {state}{shown} | running {len(self.live)}, complete "
+                  f"{c['complete']}, pruned {c['pruned']}, failed {c['failed']}{best}",
+                  file=self.opts.out, flush=True)
+
+        def abandon_running(self) -> int:
+            """Trials still open when the search stops: FAIL them, queue their candidates."""
+            for trial in self.live.values():
+                fail_and_retry(self.study, trial, DRIVER_STOPPED)
+            count = len(self.live)
+            self.live.clear()
+            return count
+
+    class PrunerScheduler(FIFOScheduler):
+        """Stops a trial when the study's Optuna pruner says so, after every epoch."""
+
+        def __init__(self, searcher: StudySearcher) -> None:
+            super().__init__()
+            self.searcher = searcher
+
+        def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+            if self.searcher.observe(trial.trial_id, result):
+                return TrialScheduler.STOP
+            return TrialScheduler.CONTINUE
+
+        def on_trial_error(self, tune_controller, trial) -> None:
+            error = trial.get_error()
+            if error is not None:
+                self.searcher.note_error(trial.trial_id, " ".join(str(error).split())[:500])
+            super().on_trial_error(tune_controller, trial)
+
+    return StudySearcher, PrunerScheduler
+
+
+def fail_and_retry(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
+    trial.set_user_attr("fail_reason", reason)
+    study.tell(trial, state=TrialState.FAIL)
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+
+
+def _best_text(study: optuna.Study) -> str:
+    try:
+        best = study.best_trial
+    except ValueError:
+        return ""
+    return f" | best {best.value:.2%} (trial {best.number})"
+
+
+# --- the search ---------------------------------------------------------------------
+
+
+def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
+    space = opts.space
+    storage = open_storage(opts.storage)
+    sampler = make_sampler(space, concurrent)
+    pruner = make_pruner(space.pruner, space.epochs)
+    if space.sampler["name"] == "nsga2" and space.pruner["name"] != "none":
+        print("warning: nsga2 is a multi-objective sampler and Optuna cannot prune "
+              "multi-objective trials; pruning is off for this search", file=opts.out)
+        pruner = optuna.pruners.NopPruner()
+    try:
+        study = optuna.create_study(study_name=opts.study_name, storage=storage, sampler=sampler,
+                                    pruner=pruner, direction="maximize", load_if_exists=True)
+    except ValueError as exc:  # e.g. an existing multi-objective study of that name
+        raise NasError(f"study '{opts.study_name}' in {mask(opts.storage)}: {exc}") from None
+    if study.user_attrs.get("space_text") not in (None, space.text):
+        print(f"note: study '{opts.study_name}' was started with a different space file; "
+              "new trials use this one", file=opts.out)
+    study.set_user_attr("space_text", space.text)
+    study.set_user_attr("space_path", space.path)
+    study.set_user_attr("dataset", space.dataset)
+    study.set_user_attr("epochs", space.epochs)
+    study.set_user_attr("resnas_version", nas.__version__)
+    return study
+
+
+def run_search(opts: SearchOptions) -> SearchOutcome:
+    """Run trials until the study holds ``opts.trials`` finished ones."""
+    import ray
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+
+    space = opts.space
+    started_ray = _start_ray(opts)
+    try:
+        cluster = ray.cluster_resources()
+        concurrent = _concurrency(opts, cluster)
+        study = open_study(opts, concurrent)
+        recovered = recover_stale_trials(study)
+        if recovered:
+            print(f"{recovered} trial(s) left running by a stopped search were marked FAIL; "
+                  "their candidates run again", file=opts.out)
+        budget = opts.trials - count_finished(study)
+        if space.sampler["name"] == "grid":
+            budget = min(budget, grid_size(space) - count_finished(study))
+        checkpoints = opts.results_dir / opts.study_name / "checkpoints"
+        tune_dir = (opts.results_dir / opts.study_name / "tune").resolve()
+        if budget <= 0:
+            print(f"study '{opts.study_name}' already holds {count_finished(study)} finished "
+                  f"trials (asked for {opts.trials}); nothing to run", file=opts.out)
+            return SearchOutcome(study, 0, False, checkpoints, tune_dir)
+
+        threads = max(1, int(opts.cpus_per_trial))
+        device = "cuda" if opts.gpus_per_trial > 0 else "cpu"
+        StudySearcher, PrunerScheduler = _ray_classes()
+        searcher = StudySearcher(study, space, opts, budget, threads, device)
+        per_trial = f"{opts.cpus_per_trial:g} CPU"
+        if device == "cuda":
+            per_trial += f" + {opts.gpus_per_trial:g} GPU"
+        print(f"searching {budget} trial(s) of '{opts.study_name}' ({space.dataset}, up to "
+              f"{space.epochs} epochs each, {concurrent} at a time, {per_trial} per trial; "
+              f"pruner {space.pruner['name']}, sampler {space.sampler['name']})",
+              file=opts.out, flush=True)
+        resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
+        tuner = tune.Tuner(
+            tune.with_resources(run_trial, resources),
+            tune_config=tune.TuneConfig(
+                search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
+                scheduler=PrunerScheduler(searcher),
+                num_samples=budget,
+            ),
+            run_config=tune.RunConfig(
+                name=time.strftime("run-%Y%m%d-%H%M%S"),
+                storage_path=str(tune_dir),
+                verbose=0,
+                log_to_file=True,
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
+        interrupted = False
+        try:
+            tuner.fit()
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            abandoned = searcher.abandon_running()
+        interrupted = interrupted or abandoned > 0
+        return SearchOutcome(study, budget - searcher.budget, interrupted, checkpoints, tune_dir)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _start_ray(opts: SearchOptions) -> bool:
+    """Join a cluster (``--address``/RAY_ADDRESS) or start a private local Ray on 127.0.0.1."""
+    import ray
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C reaches us directly
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
+    for name in ("ray", "ray.tune", "ray.train", "ray.air"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    address = opts.address or os.environ.get("RAY_ADDRESS")
+    common = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
+    if address:
+        try:
+            ray.init(address=address, **common)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise NasError(f"--address {address}: cannot join the Ray cluster ({reason})") from None
+        return True
+    from nas.train import available_cpus
+
+    ray.init(num_cpus=available_cpus(), include_dashboard=False,
+             _node_ip_address="127.0.0.1", **common)
+    return True
+
+
+def _concurrency(opts: SearchOptions, cluster: dict[str, float]) -> int:
+    if opts.gpus_per_trial > 0 and cluster.get("GPU", 0) < opts.gpus_per_trial:
+        raise NasError(f"--gpus-per-trial {opts.gpus_per_trial:g}: the Ray cluster has "
+                       f"{cluster.get('GPU', 0):g} GPU(s); allowed: 0 on a machine without one")
+    if cluster.get("CPU", 0) < opts.cpus_per_trial:
+        raise NasError(f"--cpus-per-trial {opts.cpus_per_trial:g}: the Ray cluster has "
+                       f"{cluster.get('CPU', 0):g} CPU(s)")
+    fits = int(cluster.get("CPU", 1) // opts.cpus_per_trial)
+    if opts.gpus_per_trial > 0:
+        fits = min(fits, int(cluster.get("GPU", 0) // opts.gpus_per_trial))
+    if opts.max_concurrent:
+        return max(1, min(opts.max_concurrent, opts.trials))
+    return max(1, min(fits, opts.trials))
+

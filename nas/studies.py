@@ -1,0 +1,137 @@
+"""Reading and repairing studies: what is finished, what was left running, what is best.
+
+Optuna only; shared by ``nas search``, ``nas studies``, ``nas best`` and the report.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.candidate import Candidate
+from nas.errors import NasError
+from nas.storage import mask
+
+DRIVER_STOPPED = "driver stopped"  # the search, not the candidate, ended this trial
+
+
+def this_driver() -> str:
+    """Who runs the search: host, pid and the process's start time (pids get reused)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def _driver_alive(driver: str) -> bool | None:
+    """Whether the driver process still runs; None when it is on another host."""
+    try:
+        host, pid_text, started = driver.rsplit(":", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return started == "?" or _start_time(pid) == started
+
+
+def recover_stale_trials(study: optuna.Study) -> int:
+    """Trials left RUNNING by a driver that died: FAIL them and queue their candidates again."""
+    count = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        driver = trial.user_attrs.get("driver", "")
+        if _driver_alive(driver) is False:
+            storage = study._storage
+            storage.set_trial_user_attr(trial._trial_id, "fail_reason", DRIVER_STOPPED)
+            if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+                count += 1
+    return count
+
+
+def is_finished(trial: FrozenTrial) -> bool:
+    """Counts towards ``--trials``: complete, pruned, or failed because of its candidate."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("fail_reason") != DRIVER_STOPPED
+
+
+def count_finished(study: optuna.Study) -> int:
+    return sum(is_finished(t) for t in study.get_trials(deepcopy=False))
+
+
+def state_counts(study: optuna.Study | optuna.study.StudySummary,
+                 trials: list[FrozenTrial]) -> dict[str, int]:
+    counts = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL,
+                                  TrialState.RUNNING, TrialState.WAITING)}
+    for t in trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts
+
+
+def load_study(name: str | None, storage: Any, storage_url: str) -> optuna.Study:
+    """The named study, or the only one in the storage; one-line errors otherwise."""
+    names = optuna.get_all_study_names(storage)
+    if name is None:
+        if len(names) == 1:
+            name = names[0]
+        elif not names:
+            raise NasError(f"no study in {mask(storage_url)}; run 'nas search' first")
+        else:
+            raise NasError(f"{mask(storage_url)} holds {len(names)} studies; pick one with "
+                           f"--study: {', '.join(sorted(names))}")
+    if name not in names:
+        known = ", ".join(sorted(names)) or "none"
+        raise NasError(f"--study {name}: not in {mask(storage_url)}; allowed: {known}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    try:
+        return study.best_trial
+    except ValueError:
+        raise NasError(f"study '{study.study_name}' has no complete trial yet") from None
+
+
+def trial_candidate(trial: FrozenTrial) -> Candidate:
+    values = trial.user_attrs.get("candidate")
+    if not isinstance(values, dict):
+        raise NasError(f"trial {trial.number} has no recorded candidate")
+    return Candidate.from_dict(values)
+
+
+def candidate_yaml(candidate: Candidate, name: str, comment: str = "") -> str:
+    """A candidate file (a space file with every value fixed) that ``nas train`` reads."""
+    values = candidate.to_dict()
+    top = {"name": name, "dataset": values.pop("dataset"), "epochs": values.pop("epochs"),
+           "seed": values.pop("seed")}
+    data = values.pop("data")
+    if data:
+        top["data"] = data
+    top["space"] = values
+    header = "".join(f"# {line}\n" for line in comment.splitlines())
+    return header + yaml.safe_dump(top, sort_keys=False)
+
+
+def describe(candidate: Candidate) -> str:
+    depth = "x".join(map(str, candidate.stage_depths))
+    return (f"{candidate.block}/{candidate.shortcut}, {depth} blocks, width {candidate.width}, "
+            f"lr {candidate.lr:.3g}, weight decay {candidate.weight_decay:.2g}, "
+            f"batch {candidate.batch_size}")

@@ -1,0 +1,282 @@
+"""nas search against a real local Ray and a real SQLite study, run as a user runs it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STATES_SPACE = """\
+name: states
+dataset: digits
+epochs: 3
+trials: 4
+space:
+  blocks_per_stage: 1
+  width: 8
+  shortcut: none
+  schedule: constant
+  batch_size: 16
+  lr: {type: float, low: 1.0e-5, high: 1.0, log: true}
+sampler: {name: random, seed: 0}
+pruner: {name: threshold, lower: 0.3}
+"""
+
+# What each of the four trials is made to do: learn, learn nothing, blow up, raise.
+ENQUEUED = [{"lr": 0.05}, {"lr": 1e-5}, {"lr": 1e12}, {"lr": 0.05}]
+
+
+def nas(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nas.cli", *args], cwd=ROOT, text=True,
+                          capture_output=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def states_run(tmp_path_factory):
+    """One real search whose trials complete, get pruned, diverge and raise."""
+    work = tmp_path_factory.mktemp("states")
+    space = work / "states.yaml"
+    space.write_text(STATES_SPACE)
+    storage = f"sqlite:///{work / 'nas.db'}"
+    study = optuna.create_study(study_name="states", storage=storage, direction="maximize")
+    for params in ENQUEUED:
+        study.enqueue_trial(params)
+    proc = nas("search", "--space", str(space), "--storage", storage, "--results",
+               str(work / "results"), "--max-concurrent", "2",
+               env={"RESNAS_INJECT_FAULTS": "3:raise"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = optuna.load_study(study_name="states", storage=storage).get_trials()
+    return {"work": work, "storage": storage, "proc": proc, "space": space,
+            "trials": {t.number: t for t in trials}}
+
+
+def test_trial_states_are_true(states_run) -> None:
+    trials = states_run["trials"]
+    assert sorted(trials) == [0, 1, 2, 3]
+
+    complete = trials[0]
+    assert complete.state == TrialState.COMPLETE
+    assert sorted(complete.intermediate_values) == [1, 2, 3]
+    assert complete.value == complete.intermediate_values[3]
+    for key in ("layers", "blocks", "params", "seconds", "images_per_second", "node",
+                "test_accuracy", "checkpoint"):
+        assert key in complete.user_attrs, key
+    assert complete.user_attrs["layers"] == 8 and complete.user_attrs["blocks"] == 3
+    assert len(complete.user_attrs["node"]) > 10
+    assert Path(complete.user_attrs["checkpoint"]).is_file()
+
+    pruned = trials[1]
+    assert pruned.state == TrialState.PRUNED
+    assert sorted(pruned.intermediate_values) == [1]  # stopped at the epoch the pruner said
+    assert pruned.intermediate_values[1] < 0.3
+
+    diverged = trials[2]
+    assert diverged.state == TrialState.FAIL
+    assert diverged.user_attrs["fail_reason"] == "diverged"
+    assert "diverged" in diverged.user_attrs["error"]
+    last = max(diverged.intermediate_values)
+    assert math.isnan(diverged.intermediate_values[last])
+
+    raised = trials[3]
+    assert raised.state == TrialState.FAIL
+    assert raised.user_attrs["fail_reason"] == "error"
+    assert "injected fault in trial 3" in raised.user_attrs["error"]
+
+    for t in trials.values():  # Optuna holds one value per epoch Ray trained
+        assert len(t.intermediate_values) == t.user_attrs.get("epochs", 0)
+
+
+def test_ray_trained_as_many_epochs_as_the_study_holds(states_run) -> None:
+    """Count Ray Tune's own per-trial results against Optuna's intermediate values."""
+    reported: dict[int, int] = {}
+    for params in (states_run["work"] / "results" / "states" / "tune").glob("run-*/*/params.json"):
+        number = json.loads(params.read_text())["trial_number"]
+        lines = (params.parent / "result.json").read_text().splitlines()
+        reported[number] = sum('"epoch"' in line for line in lines)
+    trials = states_run["trials"]
+    assert sorted(reported) == [0, 1, 2, 3]
+    for number, count in reported.items():
+        assert count == len(trials[number].intermediate_values), number
+
+
+def test_study_records_the_space_and_the_summary_is_printed(states_run) -> None:
+    study = optuna.load_study(study_name="states", storage=states_run["storage"])
+    assert study.user_attrs["space_text"] == STATES_SPACE
+    assert study.user_attrs["dataset"] == "digits"
+    assert study.user_attrs["resnas_version"]
+    assert study.best_trial.number == 0  # never a failed trial
+    out = states_run["proc"].stdout
+    assert "best: trial 0" in out and "1 complete, 1 pruned, 2 failed" in out
+    progress = states_run["proc"].stderr
+    assert "pruned at epoch 1" in progress and "failed (diverged)" in progress
+    assert "Traceback" not in progress
+
+
+def test_best_export_retrains_to_the_same_accuracy(states_run, tmp_path) -> None:
+    exported = tmp_path / "best.yaml"
+    proc = nas("best", "--study", "states", "--storage", states_run["storage"],
+               "--export", str(exported))
+    assert proc.returncode == 0, proc.stderr
+    assert "best trial 0" in proc.stdout
+    # the command nas best prints, as a user would copy it
+    command = proc.stdout.split("retrain: ", 1)[1].split()
+    assert command[:4] == ["nas", "train", "--config", str(exported)]
+    retrain = nas(*command[1:], "--json")
+    assert retrain.returncode == 0, retrain.stderr
+    value = json.loads(retrain.stdout)["val_accuracy"]
+    assert abs(value - states_run["trials"][0].value) <= 0.01
+
+
+def test_studies_lists_counts_by_state(states_run) -> None:
+    proc = nas("studies", "--storage", states_run["storage"])
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("states"))
+    assert row.split()[1:6] == ["4", "1", "1", "2", "0"]
+
+
+def test_dashboard_serves_the_study_on_loopback(states_run) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nas.cli", "dashboard", "--storage", states_run["storage"],
+         "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        studies = None
+        for _ in range(150):
+            try:
+                with urllib.request.urlopen(f"{base}/api/studies", timeout=2) as r:
+                    studies = json.load(r)["study_summaries"]
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert studies is not None, "the dashboard never answered"
+        entry = next(s for s in studies if s["study_name"] == "states")
+        with urllib.request.urlopen(f"{base}/api/studies/{entry['study_id']}", timeout=5) as r:
+            detail = json.load(r)
+        states = sorted(t["state"] for t in detail["trials"])
+        assert states == ["Complete", "Fail", "Fail", "Pruned"]
+        # bound to loopback only: no other local address answers
+        listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
+        ours = [line for line in listening.splitlines() if f":{port} " in line]
+        assert ours and all("127.0.0.1:" in line for line in ours), ours
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+RESUME_SPACE = """\
+name: resume
+dataset: digits
+epochs: 3
+trials: 6
+space:
+  blocks_per_stage: {type: int, low: 1, high: 2}
+  width: 8
+  batch_size: 64
+  lr: {type: float, low: 0.05, high: 0.2, log: true}
+sampler: {name: random, seed: 1}
+pruner: {name: none}
+"""
+
+
+def _finished(storage: str) -> dict[int, tuple]:
+    try:
+        trials = optuna.load_study(study_name="resume", storage=storage).get_trials()
+    except KeyError:
+        return {}
+    return {t.number: (t.state, t.value, t.params) for t in trials
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
+
+
+def test_resume_after_kill_9_loses_and_duplicates_nothing(tmp_path) -> None:
+    space = tmp_path / "resume.yaml"
+    space.write_text(RESUME_SPACE)
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    args = ["search", "--space", str(space), "--storage", storage, "--results",
+            str(tmp_path / "results"), "--max-concurrent", "2"]
+    # Its own process group, so the Ray daemons it starts can be stopped by that id after
+    # the driver is killed (they outlive a driver killed with SIGKILL).
+    driver = subprocess.Popen([sys.executable, "-m", "nas.cli", *args], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while len(_finished(storage)) < 2 and time.monotonic() < deadline:
+            assert driver.poll() is None, "the search ended before it could be killed"
+            time.sleep(0.5)
+        assert len(_finished(storage)) >= 2
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        time.sleep(1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+    before = _finished(storage)
+    study = optuna.load_study(study_name="resume", storage=storage)
+    assert any(t.state == TrialState.RUNNING for t in study.get_trials()), \
+        "kill -9 mid-search should leave running trials behind"
+
+    again = nas(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "left running by a stopped search were marked FAIL" in again.stderr
+    trials = optuna.load_study(study_name="resume", storage=storage).get_trials()
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    after = _finished(storage)
+    assert len(after) == 6  # the total reaches --trials, no more
+    for number, record in before.items():  # nothing finished was lost or changed
+        assert after[number] == record
+    retried = [t for t in trials if t.state == TrialState.FAIL]
+    assert retried and all(t.user_attrs["fail_reason"] == "driver stopped" for t in retried)
+    # every abandoned candidate ran again
+    rerun = {t.user_attrs.get("retry_of") for t in trials if t.state == TrialState.COMPLETE}
+    assert {t.number for t in retried} <= rerun
+
+
+def test_bad_storage_url_fails_before_ray_starts(tmp_path) -> None:
+    proc = nas("search", "--storage", "postgre://x@y/z", "--results", str(tmp_path))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown database 'postgre'" in lines[0]
+
+
+def test_asking_for_a_gpu_on_a_cpu_machine_is_one_line(tmp_path) -> None:
+    if _has_gpu():
+        pytest.skip("this machine has a GPU")
+    proc = nas("search", "--gpus-per-trial", "1", "--results", str(tmp_path),
+               "--storage", f"sqlite:///{tmp_path / 'nas.db'}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--gpus-per-trial 1" in lines[0] and "0 GPU" in lines[0]
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
