@@ -4,13 +4,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: train test lint bench clean
+.PHONY: search train test lint bench clean
 
 $(STAMP): pyproject.toml scripts/install-torch.sh
 	$(PYTHON) -m venv $(VENV)
 	bash scripts/install-torch.sh $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+## search: search the bundled default space on the bundled digits
+search: $(STAMP)
+	$(BIN)/nas search
 
 ## train: train the bundled ResNet-20 candidate on the bundled digits data
 train: $(STAMP)
@@ -25,6 +29,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/search_overhead.py
+	$(BIN)/python benchmarks/pruning.py
 
 clean:
 	rm -rf $(VENV)

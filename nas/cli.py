@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -336,6 +337,8 @@ def run_search(args: argparse.Namespace) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines say enough
+    # Started from a script, SIGINT may arrive ignored; Ctrl-C must still stop the search.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.perf_counter()
     outcome = search(opts)
     _print_search_summary(opts, outcome, time.perf_counter() - started, args)
@@ -344,15 +347,18 @@ def run_search(args: argparse.Namespace) -> int:
 
 def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespace) -> None:
     from nas.storage import mask
-    from nas.studies import describe, state_counts, trial_candidate
+    from nas.studies import describe, is_finished, state_counts, trial_candidate
 
     study = outcome.study
     trials = study.get_trials(deepcopy=False)
     counts = state_counts(study, trials)
     where = mask(opts.storage)
+    stopped = sum(not is_finished(t) and t.state.name == "FAIL" for t in trials)
     print(f"search {'interrupted' if outcome.interrupted else 'finished'}: ran {outcome.ran} "
           f"trial(s) in {seconds:.0f}s; study '{study.study_name}' holds "
-          f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed")
+          f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
+          f"{counts['FAIL'] - stopped} failed"
+          + (f", {stopped} stopped by the search (their candidates rerun)" if stopped else ""))
     try:
         best = study.best_trial
     except ValueError:
@@ -378,6 +384,8 @@ def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespac
         if args.space:
             resume.append(f"--space {args.space}")
         resume += [f"--study {study.study_name}", f"--storage {where}"]
+        if args.results != "results":
+            resume.append(f"--results {args.results}")
         if args.trials:
             resume.append(f"--trials {args.trials}")
         print("interrupted: finished trials are kept; resume with: " + " ".join(resume),

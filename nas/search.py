@@ -35,6 +35,7 @@ from nas.space import SearchSpace
 from nas.storage import mask, open_storage
 from nas.studies import (
     DRIVER_STOPPED,
+    PROCESS_LOST,
     count_finished,
     recover_stale_trials,
     this_driver,
@@ -86,7 +87,6 @@ def run_trial(config: dict[str, Any]) -> None:
     import ray
     from ray import tune
 
-    from nas import data
     from nas.errors import Diverged
     from nas.train import save_checkpoint, train
 
@@ -109,9 +109,7 @@ def run_trial(config: dict[str, Any]) -> None:
             raise RuntimeError(f"injected fault in trial {config['trial_number']}")
         if fault == "oom":
             raise MemoryError(f"injected out-of-memory in trial {config['trial_number']}")
-        splits = data.load(candidate.dataset, data_dir=config["data_dir"],
-                           download=config["download"], seed=candidate.seed,
-                           device=config["device"], options=candidate.data)
+        splits = _cached_splits(candidate, config)
         result = train(candidate, splits, report=report, device=config["device"],
                        threads=config["threads"])
         path = Path(config["checkpoint_dir"]) / f"trial-{config['trial_number']}.pt"
@@ -129,6 +127,23 @@ def run_trial(config: dict[str, Any]) -> None:
         # val_accuracy is there because Tune insists every result carries the metric.
         tune.report({**static, "val_accuracy": math.nan, "error": message,
                      "fail_reason": "error"})
+
+
+_SPLITS: dict[tuple, Any] = {}
+
+
+def _cached_splits(candidate: Candidate, config: dict[str, Any]):
+    """Load the data once per worker: with reused actors, later trials skip the load."""
+    from nas import data
+
+    key = (candidate.dataset, config["data_dir"], candidate.seed, config["device"],
+           tuple(sorted(candidate.data.items())))
+    if key not in _SPLITS:
+        _SPLITS.clear()  # one dataset at a time is all a worker needs
+        _SPLITS[key] = data.load(candidate.dataset, data_dir=config["data_dir"],
+                                 download=config["download"], seed=candidate.seed,
+                                 device=config["device"], options=candidate.data)
+    return _SPLITS[key]
 
 
 def injected_fault(trial_number: int) -> str | None:
@@ -213,12 +228,16 @@ def _ray_classes():
                     trial.set_user_attr(key, result[key])
             epochs = int(result.get("epoch", 0))
             trial.set_user_attr("epochs", epochs)
-            if "error" in result or error:
-                reason = result.get("fail_reason", "error")
-                message = result.get("error") or self.errors.get(trial_id,
-                                                                 "the trial's process failed")
+            if error and "error" not in result:
+                # Not the candidate's fault: its worker died. Record why, run it again.
+                trial.set_user_attr("error", self.errors.get(trial_id, "the worker died"))
+                fail_and_retry(self.study, trial, PROCESS_LOST)
+                state = "lost its worker; will be retried"
+                self.counts["stopped"] += 1
+            elif "error" in result:
+                reason = result["fail_reason"]
                 trial.set_user_attr("fail_reason", reason)
-                trial.set_user_attr("error", message)
+                trial.set_user_attr("error", result["error"])
                 self.study.tell(trial, state=TrialState.FAIL)
                 state = f"failed ({reason})"
                 self.counts["failed"] += 1
@@ -363,6 +382,9 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                 search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
                 scheduler=PrunerScheduler(searcher),
                 num_samples=budget,
+                # One worker process serves trial after trial: no new Python, torch
+                # import and data load per trial.
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name=time.strftime("run-%Y%m%d-%H%M%S"),
@@ -387,15 +409,21 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
 
 
 def _start_ray(opts: SearchOptions) -> bool:
-    """Join a cluster (``--address``/RAY_ADDRESS) or start a private local Ray on 127.0.0.1."""
+    """Join a cluster (``--address``/RAY_ADDRESS) or start a private local Ray on 127.0.0.1.
+
+    Returns whether this call started Ray (and so must shut it down).
+    """
     import ray
 
+    # Our progress lines replace Ray Tune's tables and log flood.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C reaches us directly
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
     for name in ("ray", "ray.tune", "ray.train", "ray.air"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    if ray.is_initialized():  # a caller's own Ray session: use it, leave it running
+        return False
     address = opts.address or os.environ.get("RAY_ADDRESS")
     common = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
     if address:

@@ -19,6 +19,8 @@ from nas.errors import NasError
 from nas.storage import mask
 
 DRIVER_STOPPED = "driver stopped"  # the search, not the candidate, ended this trial
+PROCESS_LOST = "process lost"  # the trial's Ray worker died (node lost, killed, Ctrl-C)
+RETRIED = (DRIVER_STOPPED, PROCESS_LOST)  # such trials do not count; their candidates rerun
 
 
 def this_driver() -> str:
@@ -70,7 +72,7 @@ def is_finished(trial: FrozenTrial) -> bool:
     """Counts towards ``--trials``: complete, pruned, or failed because of its candidate."""
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("fail_reason") != DRIVER_STOPPED
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("fail_reason") not in RETRIED
 
 
 def count_finished(study: optuna.Study) -> int:
