@@ -34,10 +34,10 @@ from nas.train import available_cpus  # noqa: E402
 SPACE = """\
 name: pruning
 dataset: digits
-epochs: 6
+epochs: 8
 trials: 24
 space:
-  blocks_per_stage: {type: int, low: 1, high: 3}
+  blocks_per_stage: {type: int, low: 1, high: 2}
   block: {type: categorical, choices: [basic, bottleneck, preact, highway]}
   shortcut: {type: categorical, choices: [identity, projection, none]}
   width: 8
