@@ -7,6 +7,7 @@ Optuna objects, filling in what depends on the search (the epoch budget).
 from __future__ import annotations
 
 import itertools
+import warnings
 from typing import Any
 
 import optuna
@@ -74,5 +75,7 @@ def make_pruner(spec: dict[str, Any], epochs: int) -> optuna.pruners.BasePruner:
     if name == "patient":
         wrapped = spec.pop("wrapped", None)
         inner = make_pruner(wrapped, epochs) if wrapped else None
-        return optuna.pruners.PatientPruner(inner, **spec)
+        with warnings.catch_warnings():  # a user who names it has chosen it: no nagging
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.pruners.PatientPruner(inner, **spec)
     raise AssertionError(f"unvalidated pruner {name}")

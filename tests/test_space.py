@@ -68,17 +68,17 @@ def test_resnet_digits_space_searched_and_fixed():
     space = load_space(SHIPPED / "resnet-digits.yaml")
     assert space.name == "resnet-digits"
     assert (space.dataset, space.metric, space.epochs, space.trials) == (
-        "digits", "val_accuracy", 12, 24)
+        "digits", "val_accuracy", 8, 24)
     assert space.searched == {
-        "blocks_per_stage": IntRange(1, 9),
+        "blocks_per_stage": IntRange(1, 5),
         "block": Choice(("basic", "bottleneck", "preact", "highway")),
         "shortcut": Choice(("identity", "projection", "none")),
-        "width": Choice((8, 16, 32)),
-        "lr": FloatRange(0.01, 0.5, log=True),
+        "width": Choice((8, 16)),
+        "lr": FloatRange(0.02, 0.5, log=True),
         "weight_decay": FloatRange(1e-5, 1e-3, log=True),
     }
     fixed = {k: p for k, p in space.params.items() if isinstance(p, Fixed)}
-    assert fixed == {"stages": Fixed(3), "batch_size": Fixed(128)}
+    assert fixed == {"stages": Fixed(3), "batch_size": Fixed(64)}
     assert space.sampler == {"name": "tpe", "seed": 0}
     assert space.pruner == {"name": "hyperband", "min_resource": 1, "reduction_factor": 3}
     assert space.trial_resources == {"cpu": 1.0, "gpu": 0.0}
@@ -243,7 +243,7 @@ def test_candidate_fills_fixed_values(tmp_path):
     space = load_space(SHIPPED / "resnet-digits.yaml")
     cand = space.candidate({"blocks_per_stage": 2, "block": "highway", "shortcut": "none",
                             "width": 8, "lr": 0.05, "weight_decay": 1e-4})
-    assert (cand.stages, cand.batch_size, cand.epochs) == (3, 128, 12)
+    assert (cand.stages, cand.batch_size, cand.epochs) == (3, 64, 8)
     assert (cand.block, cand.stage_depths) == ("highway", (2, 2, 2))
 
 
