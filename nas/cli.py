@@ -378,7 +378,7 @@ def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespac
           f"{_shown_path(outcome.tune_dir)}/")
     if best is not None:
         print(f"next: nas best --study {study.study_name} --storage {where} --export best.yaml "
-              "&& nas train --config best.yaml")
+              "(it prints the command that retrains it)")
     if outcome.interrupted:
         resume = ["nas search"]
         if args.space:
