@@ -285,3 +285,22 @@ def create_block(name: str, in_channels: int, channels: int, stride: int = 1,
     if shortcut not in SHORTCUTS:
         raise ValueError(f"unknown shortcut {shortcut!r}; allowed: {', '.join(SHORTCUTS)}")
     return cls(in_channels, channels, stride=stride, shortcut=shortcut, **kwargs)
+
+
+class Bypass(nn.Module):
+    """What a removed block leaves behind: its shortcut, and the ReLU after the sum.
+
+    Computes exactly what the block computed while lesioned, without the
+    branch's parameters: the compressed network of ``nas compress``.
+    """
+
+    def __init__(self, block: ResidualBlock) -> None:
+        super().__init__()
+        if not block.removable:
+            raise ValueError("a plain block that changes shape cannot be removed")
+        self.shortcut = block.shortcut
+        self.relu = block.post_activation and block.has_shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.shortcut(x)
+        return F.relu(s) if self.relu else s

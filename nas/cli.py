@@ -83,6 +83,16 @@ def port_number(text: str) -> int:
     return value
 
 
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a number from 0 to below 1")
+    return value
+
+
 def device_name(text: str) -> str:
     if text in ("auto", "cpu", "cuda") or text.startswith("cuda:"):
         return text
@@ -132,7 +142,47 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=run_train)
     add_search_parser(commands)
     add_study_parsers(commands)
+    add_depth_parsers(commands)
     return parser
+
+
+def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="a checkpoint written by 'nas train --save' or by 'nas search'")
+    parser.add_argument("--dataset", metavar="NAME",
+                        help="data to measure on (default: the dataset it was trained on)")
+    parser.add_argument("--data-dir", metavar="DIR", help="where on-disk datasets live")
+    parser.add_argument("--tolerance", type=fraction, default=0.01, metavar="X",
+                        help="accuracy a removal may cost, as a fraction (default: 0.01 = 1 pp)")
+    parser.add_argument("--device", type=device_name, default="auto",
+                        help="auto, cpu, cuda or cuda:N (default: auto)")
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="CPU threads for torch (default: the CPUs this process may use)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def add_depth_parsers(commands) -> None:
+    analyze = commands.add_parser(
+        "analyze", help="measure how many of a trained network's layers are useful",
+        description="Lesion each residual block of a trained network (compute as if its "
+                    "branch were zero) on the validation split, then remove the least "
+                    "important blocks one by one while accuracy stays within --tolerance. "
+                    "Prints the per-block table and the useful depth.",
+        epilog="example: nas train --config search_spaces/resnet20.yaml --save r20.pt && "
+               "nas analyze r20.pt")
+    add_checkpoint_arguments(analyze)
+    analyze.set_defaults(run=run_analyze)
+
+    compress = commands.add_parser(
+        "compress", help="remove the removable blocks, fine-tune, compare with the full net",
+        description="Build the network without the blocks 'nas analyze' finds removable, "
+                    "fine-tune it, and print its accuracy, parameters and images/second "
+                    "against the full network.")
+    add_checkpoint_arguments(compress)
+    compress.add_argument("--epochs", type=non_negative_int, default=3, metavar="N",
+                          help="fine-tuning epochs (default: 3; 0 = none)")
+    compress.add_argument("--save", metavar="OUT", help="write the compressed checkpoint here")
+    compress.set_defaults(run=run_compress)
 
 
 def add_storage_argument(parser: argparse.ArgumentParser) -> None:
@@ -209,6 +259,8 @@ def add_study_parsers(commands) -> None:
     best.add_argument("--study", metavar="NAME",
                       help="study name (default: the only study in the storage)")
     add_storage_argument(best)
+    best.add_argument("--trial", type=non_negative_int, metavar="N",
+                      help="this trial instead of the best (e.g. one of a Pareto front)")
     best.add_argument("--export", metavar="FILE", help="write the best candidate here")
     best.add_argument("--json", action="store_true", help="print one JSON object")
     best.set_defaults(run=run_best)
@@ -347,7 +399,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespace) -> None:
     from nas.storage import mask
-    from nas.studies import describe, is_finished, state_counts, trial_candidate
+    from nas.studies import describe, is_finished, pareto_front, state_counts, trial_candidate
 
     study = outcome.study
     trials = study.get_trials(deepcopy=False)
@@ -359,14 +411,15 @@ def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespac
           f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
           f"{counts['FAIL'] - stopped} failed"
           + (f", {stopped} stopped by the search (their candidates rerun)" if stopped else ""))
-    try:
-        best = study.best_trial
-    except ValueError:
-        best = None
+    front = pareto_front(study)
+    best = front[0] if front else None
+    if len(front) > 1:
+        print(f"Pareto front ({' up, '.join(study.user_attrs.get('objectives', []))} down): "
+              f"{len(front)} trials; 'nas best' lists them")
     if best is not None:
         candidate = trial_candidate(best)
         attrs = best.user_attrs
-        print(f"best: trial {best.number}, val {best.value:.2%}"
+        print(f"best: trial {best.number}, val {best.values[0]:.2%}"
               + (f" (test {attrs['test_accuracy']:.2%})" if "test_accuracy" in attrs else "")
               + f": {describe(candidate)}"
               + (f"; {attrs['layers']} layers, {attrs['params']:,} parameters"
@@ -426,7 +479,7 @@ def run_studies(args: argparse.Namespace) -> int:
         study = optuna.load_study(study_name=name, storage=storage)
         trials = study.get_trials(deepcopy=False)
         c = state_counts(study, trials)
-        values = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+        values = [t.values[0] for t in trials if t.state.name == "COMPLETE" and t.values]
         best = f"{max(values):.2%}" if values else "-"
         print(f"{name:<28} {len(trials):>6} {c['COMPLETE']:>8} {c['PRUNED']:>6} {c['FAIL']:>6} "
               f"{c['RUNNING']:>7} {best:>7}")
@@ -434,12 +487,21 @@ def run_studies(args: argparse.Namespace) -> int:
 
 
 def run_best(args: argparse.Namespace) -> int:
-    from nas.studies import best_trial, candidate_yaml, describe, load_study, trial_candidate
+    from nas.studies import (
+        best_trial,
+        candidate_yaml,
+        describe,
+        load_study,
+        pareto_front,
+        trial_candidate,
+    )
 
     url, storage = _open_storage_arg(args)
     study = load_study(args.study, storage, url)
-    best = best_trial(study)
+    best = best_trial(study, args.trial)
     candidate = trial_candidate(best)
+    objectives = study.user_attrs.get("objectives", ["val_accuracy"])
+    front = pareto_front(study) if len(study.directions) > 1 else []
     retrain = f"nas train --config {args.export}"
     if best.user_attrs.get("threads"):
         # The same thread count gives the same numbers on a CPU; others differ slightly.
@@ -449,15 +511,25 @@ def run_best(args: argparse.Namespace) -> int:
         _check_writable(out, flag="--export")
         out.write_text(candidate_yaml(
             candidate, name=f"{study.study_name}-trial-{best.number}",
-            comment=f"Best trial {best.number} of study '{study.study_name}': val "
-                    f"{best.value:.4f}.\nRetrain exactly: {retrain}"))
+            comment=f"Trial {best.number} of study '{study.study_name}': val "
+                    f"{best.values[0]:.4f}.\nRetrain exactly: {retrain}"))
     if args.json:
         print(json.dumps({"study": study.study_name, "trial": best.number,
-                          "val_accuracy": best.value, "candidate": candidate.to_dict(),
+                          "val_accuracy": best.values[0], "values": best.values,
+                          "objectives": objectives, "candidate": candidate.to_dict(),
+                          "pareto_front": [t.number for t in front],
                           "user_attrs": best.user_attrs, "exported": args.export}))
         return 0
+    if front:
+        print(f"study {study.study_name}: Pareto front of {' (up), '.join(objectives)} (down), "
+              f"{len(front)} trial(s):")
+        print(f"  {'trial':>5} {'val':>7} {objectives[1]:>13}  candidate")
+        for t in front:
+            print(f"  {t.number:>5} {t.values[0]:>7.2%} {t.values[1]:>13,.0f}  "
+                  f"{describe(trial_candidate(t))}")
     attrs = best.user_attrs
-    print(f"study {study.study_name}: best trial {best.number}, val {best.value:.2%}")
+    print(f"study {study.study_name}: {'chosen' if args.trial is not None else 'best'} trial "
+          f"{best.number}, val {best.values[0]:.2%}")
     print(f"  {describe(candidate)}")
     if "layers" in attrs:
         print(f"  {attrs['layers']} layers, {attrs['blocks']} blocks, {attrs['params']:,} "
@@ -493,6 +565,83 @@ def run_dashboard(args: argparse.Namespace) -> int:
           flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the way to stop it
         optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
+def _load_for_analysis(args: argparse.Namespace):
+    """The checkpoint's network and the splits it was trained on (same seed, same split)."""
+    from nas.space import DATASET_NAMES
+
+    if args.dataset is not None and args.dataset not in DATASET_NAMES:
+        raise NasError(f"--dataset: got '{args.dataset}'; allowed: {', '.join(DATASET_NAMES)}")
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise NasError(f"--data-dir {args.data_dir}: no such folder")
+    from nas import data
+    from nas.train import available_cpus, load_checkpoint, resolve_device
+
+    device = resolve_device(args.device)
+    torch_threads = args.threads or available_cpus()
+    import torch
+
+    torch.set_num_threads(torch_threads)
+    model, meta = load_checkpoint(args.checkpoint, device=device)
+    candidate = model.candidate
+    dataset = args.dataset or meta["input"]["dataset"]
+    splits = data.load(dataset, data_dir=args.data_dir, seed=candidate.seed, device=device,
+                       options=candidate.data)
+    shape = meta["input"]
+    if (splits.in_channels, splits.num_classes) != (shape["in_channels"], shape["num_classes"]):
+        raise NasError(f"--dataset {dataset}: {splits.in_channels} channels, "
+                       f"{splits.num_classes} classes; the checkpoint expects "
+                       f"{shape['in_channels']} channels, {shape['num_classes']} classes")
+    return model, splits, device, torch_threads
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    from nas.depth import analyze
+
+    model, splits, _, _ = _load_for_analysis(args)
+    report = analyze(model, splits.val_x, splits.val_y, tolerance=args.tolerance)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(report.table())
+        print(report.summary())
+    return 0
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    if args.save:
+        _check_writable(Path(args.save))
+    from nas.compress import compress
+    from nas.depth import analyze
+    from nas.train import save_checkpoint
+
+    model, splits, device, threads = _load_for_analysis(args)
+    report = analyze(model, splits.val_x, splits.val_y, tolerance=args.tolerance)
+    print(report.summary(), file=sys.stderr, flush=True)
+    result = compress(model, splits, report, epochs=args.epochs, threads=threads, device=device)
+    if args.save:
+        save_checkpoint(args.save, result.model, splits,
+                        extra={"compressed_from": str(args.checkpoint),
+                               "removed": result.removed})
+    if args.json:
+        print(json.dumps({"removed": result.removed, "full": result.full,
+                          "compressed": result.compressed, "fine_tune_epochs": args.epochs}))
+        return 0
+    full, small = result.full, result.compressed
+    print(f"{'':<12} {'blocks':>6} {'layers':>6} {'params':>10} {'val':>7} {'test':>7} "
+          f"{'images/s':>9}")
+    for label, row in (("full", full), ("compressed", small)):
+        print(f"{label:<12} {row['blocks']:>6} {row['layers']:>6} {row['params']:>10,} "
+              f"{row['val_accuracy']:>7.2%} {row['test_accuracy']:>7.2%} "
+              f"{row['images_per_second']:>9,.0f}")
+    print(f"removed {len(result.removed)} blocks, fine-tuned {args.epochs} epochs: val "
+          f"{(small['val_accuracy'] - full['val_accuracy']) * 100:+.2f} pp, "
+          f"{small['params'] / full['params']:.0%} of the parameters, "
+          f"{small['images_per_second'] / full['images_per_second']:.2f}x the images/s")
+    if args.save:
+        print(f"checkpoint: {args.save}")
     return 0
 
 

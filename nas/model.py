@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nas.blocks import ResidualBlock, create_block, kaiming
+from nas.blocks import Bypass, ResidualBlock, create_block, kaiming
 from nas.candidate import Candidate
 
 LARGE_IMAGE = 64  # from this size on, the stem downsamples by 4 (7x7 stride 2 + max-pool)
@@ -76,6 +76,7 @@ class ResNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
         self.num_classes = num_classes
+        self.removed: list[str] = []  # blocks replaced by their shortcut (nas compress)
 
     @property
     def blocks(self) -> dict[str, ResidualBlock]:
@@ -83,6 +84,17 @@ class ResNet(nn.Module):
         return {
             name: m for name, m in self.named_modules() if isinstance(m, ResidualBlock)
         }
+
+    def remove_blocks(self, names: list[str]) -> ResNet:
+        """Replace the named blocks by their shortcuts, in place; returns the model."""
+        blocks = self.blocks
+        for name in names:
+            if name not in blocks:
+                raise ValueError(f"no residual block named {name!r}")
+            stage, index = name.split(".")[1:]
+            self.stages[int(stage)][int(index)] = Bypass(blocks[name])
+            self.removed.append(name)
+        return self
 
     @property
     def num_params(self) -> int:

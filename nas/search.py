@@ -31,6 +31,7 @@ import nas
 from nas.algorithms import grid_size, make_pruner, make_sampler
 from nas.candidate import Candidate
 from nas.errors import NasError
+from nas.report import DEPTH_FIGURE_ID, depth_info, depth_note, plot_depth
 from nas.space import SearchSpace
 from nas.storage import mask, open_storage
 from nas.studies import (
@@ -44,6 +45,10 @@ from nas.studies import (
 # Results every trial reports with its last epoch and that the study keeps.
 TRIAL_ATTRS = ("epochs", "layers", "blocks", "params", "seconds", "images_per_second", "node",
                "test_accuracy", "checkpoint", "device")
+# The useful-depth analysis of a complete trial (nas.depth), kept beside them.
+DEPTH_ATTRS = ("useful_blocks", "total_blocks", "useful_layers", "total_layers", "block_names",
+               "block_importance", "essential", "removable", "lesion_curve", "gate_means",
+               "alphas", "depth_seconds")
 
 
 @dataclass
@@ -118,6 +123,8 @@ def run_trial(config: dict[str, Any]) -> None:
                  "layers": result.layers, "blocks": result.blocks, "params": result.params,
                  "seconds": time.perf_counter() - started,
                  "images_per_second": result.images_per_second, "checkpoint": str(path)}
+        if config["usefulness"]["enabled"]:
+            final.update(depth_figures(result.model, splits, config["usefulness"]["tolerance"]))
         tune.report(final)
     except Diverged as exc:
         tune.report({**static, "epoch": exc.epoch, "val_accuracy": math.nan,
@@ -127,6 +134,25 @@ def run_trial(config: dict[str, Any]) -> None:
         # val_accuracy is there because Tune insists every result carries the metric.
         tune.report({**static, "val_accuracy": math.nan, "error": message,
                      "fail_reason": "error"})
+
+
+def depth_figures(model, splits, tolerance: float) -> dict[str, Any]:
+    """Useful depth on the validation split, as flat values a Tune result can carry."""
+    from nas.depth import analyze
+
+    report = analyze(model, splits.val_x, splits.val_y, tolerance=tolerance)
+    return {
+        "useful_blocks": report.useful_blocks, "total_blocks": report.total_blocks,
+        "useful_layers": report.useful_layers, "total_layers": report.total_layers,
+        "block_names": list(report.block_names),
+        "block_importance": [round(v, 6) for v in report.block_importance],
+        "essential": list(report.essential), "removable": list(report.removable),
+        "lesion_curve": [[name, round(acc, 6)] for name, acc in report.lesion_curve],
+        # pairs, not dicts: Tune would flatten a dict into one key per block
+        "gate_means": [[k, round(v, 6)] for k, v in report.gate_means.items()],
+        "alphas": [[k, round(v, 6)] for k, v in report.alphas.items()],
+        "depth_seconds": report.seconds,
+    }
 
 
 _SPLITS: dict[tuple, Any] = {}
@@ -178,6 +204,9 @@ def _ray_classes():
             self.budget = budget
             self.threads, self.device = threads, device
             self.prune = not isinstance(study.pruner, optuna.pruners.NopPruner)
+            # Optuna keeps per-epoch values only for single-objective studies.
+            self.single = len(space.objectives) == 1
+            self.history: dict[str, list[float]] = {}
             self.live: dict[str, optuna.Trial] = {}
             self.pruned: set[str] = set()
             self.errors: dict[str, str] = {}
@@ -199,6 +228,7 @@ def _ray_classes():
                 "candidate": candidate.to_dict(), "trial_number": trial.number,
                 "threads": self.threads, "device": self.device,
                 "data_dir": self.opts.data_dir, "download": self.opts.download,
+                "usefulness": self.space.usefulness,
                 "checkpoint_dir": str(self.opts.results_dir.resolve() / self.study.study_name
                                       / "checkpoints"),
             }
@@ -209,7 +239,10 @@ def _ray_classes():
             if trial is None:
                 return False
             if "epoch" in result and "val_accuracy" in result:
-                trial.report(float(result["val_accuracy"]), int(result["epoch"]))
+                if self.single:
+                    trial.report(float(result["val_accuracy"]), int(result["epoch"]))
+                else:
+                    self.history.setdefault(trial_id, []).append(float(result["val_accuracy"]))
             if "error" in result:
                 return True
             if self.prune and trial.should_prune():
@@ -228,6 +261,8 @@ def _ray_classes():
                     trial.set_user_attr(key, result[key])
             epochs = int(result.get("epoch", 0))
             trial.set_user_attr("epochs", epochs)
+            if trial_id in self.history:
+                trial.set_user_attr("val_history", self.history.pop(trial_id))
             if error and "error" not in result:
                 # Not the candidate's fault: its worker died. Record why, run it again.
                 trial.set_user_attr("error", self.errors.get(trial_id, "the worker died"))
@@ -246,14 +281,39 @@ def _ray_classes():
                 state = f"pruned at epoch {epochs}"
                 self.counts["pruned"] += 1
             elif epochs >= self.space.epochs and "val_accuracy" in result:
-                self.study.tell(trial, float(result["val_accuracy"]))
+                self.record_depth(trial, result)
+                self.study.tell(trial, [float(result[o]) for o in self.space.objectives])
+                self.update_depth_figure()
                 state = "complete"
+                if "useful_layers" in result:
+                    state += (f" ({result['useful_layers']} of {result['total_layers']} layers "
+                              "useful)")
                 self.counts["complete"] += 1
             else:  # stopped by something other than the pruner: run it again later
                 fail_and_retry(self.study, trial, DRIVER_STOPPED)
                 state = "stopped; will be retried"
                 self.counts["stopped"] += 1
             self.progress(trial.number, state, result)
+
+        def record_depth(self, trial: optuna.Trial, result: dict) -> None:
+            """Depth figures as user attributes, and the per-block table as a dashboard note."""
+            if "useful_layers" not in result:
+                return
+            from optuna_dashboard import save_note
+
+            attrs = {key: result[key] for key in DEPTH_ATTRS if key in result}
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            save_note(trial, depth_note(trial.number, attrs))
+
+        def update_depth_figure(self) -> None:
+            """Keep the study's nominal-against-useful-depth figure current for the dashboard."""
+            info = depth_info(self.study)
+            if info["trial"]:
+                from optuna_dashboard import save_plotly_graph_object
+
+                save_plotly_graph_object(self.study, plot_depth(info),
+                                         graph_object_id=DEPTH_FIGURE_ID)
 
         def note_error(self, trial_id: str, message: str) -> None:
             self.errors[trial_id] = message
@@ -303,6 +363,9 @@ def fail_and_retry(study: optuna.Study, trial: optuna.Trial, reason: str) -> Non
 
 
 def _best_text(study: optuna.Study) -> str:
+    if len(study.directions) > 1:
+        front = study.best_trials
+        return f" | Pareto front {len(front)} trial(s)" if front else ""
     try:
         best = study.best_trial
     except ValueError:
@@ -318,13 +381,16 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
     storage = open_storage(opts.storage)
     sampler = make_sampler(space, concurrent)
     pruner = make_pruner(space.pruner, space.epochs)
-    if space.sampler["name"] == "nsga2" and space.pruner["name"] != "none":
-        print("warning: nsga2 is a multi-objective sampler and Optuna cannot prune "
-              "multi-objective trials; pruning is off for this search", file=opts.out)
+    multi = len(space.objectives) > 1
+    if (multi or space.sampler["name"] == "nsga2") and space.pruner["name"] != "none":
+        why = "this search has two objectives" if multi else "nsga2 is a multi-objective sampler"
+        print(f"warning: {why} and Optuna cannot prune multi-objective trials; pruning is off "
+              "for this search", file=opts.out)
         pruner = optuna.pruners.NopPruner()
+    directions = ["maximize"] + ["minimize"] * (len(space.objectives) - 1)
     try:
         study = optuna.create_study(study_name=opts.study_name, storage=storage, sampler=sampler,
-                                    pruner=pruner, direction="maximize", load_if_exists=True)
+                                    pruner=pruner, directions=directions, load_if_exists=True)
     except ValueError as exc:  # e.g. an existing multi-objective study of that name
         raise NasError(f"study '{opts.study_name}' in {mask(opts.storage)}: {exc}") from None
     if study.user_attrs.get("space_text") not in (None, space.text):
@@ -335,6 +401,10 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
     study.set_user_attr("dataset", space.dataset)
     study.set_user_attr("epochs", space.epochs)
     study.set_user_attr("resnas_version", nas.__version__)
+    study.set_user_attr("objectives", list(space.objectives))
+    if list(study.directions) != [optuna.study.StudyDirection[d.upper()] for d in directions]:
+        raise NasError(f"study '{opts.study_name}' in {mask(opts.storage)} was created with other "
+                       f"objectives; allowed: the same objectives, or a new --study name")
     return study
 
 

@@ -31,6 +31,8 @@ DATASET_NAMES = (
     "digits", "synthetic", "mnist", "fashion-mnist", "cifar10", "cifar100", "imagefolder",
 )
 METRICS = ("val_accuracy",)
+# What a search may optimise: accuracy up, and optionally one cost down.
+SECOND_OBJECTIVES = ("useful_layers", "params")
 SAMPLERS = ("tpe", "random", "grid", "gp", "nsga2")
 PRUNERS = (
     "none", "median", "percentile", "successive-halving", "hyperband", "threshold", "patient",
@@ -199,7 +201,7 @@ _REQUIRED_OPTIONS = {"percentile": ("percentile",), "patient": ("patience",)}
 
 _TOP_LEVEL = (
     "name", "dataset", "metric", "epochs", "trials", "seed", "space", "sampler", "pruner",
-    "trial_resources", "usefulness", "data",
+    "trial_resources", "usefulness", "data", "objectives",
 )
 
 
@@ -251,6 +253,7 @@ class SearchSpace:
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
     trial_resources: dict[str, float] = field(default_factory=lambda: {"cpu": 1, "gpu": 0})
     usefulness: dict[str, Any] = field(default_factory=lambda: {"enabled": True, "tolerance": 0.01})
+    objectives: tuple[str, ...] = ("val_accuracy",)
     data: dict[str, Any] = field(default_factory=dict)
     text: str = ""
 
@@ -549,6 +552,10 @@ def parse_space(data: Any, path: str, text: str = "") -> SearchSpace:
     usefulness = v.mapping("usefulness", data.get("usefulness", {}), ("enabled", "tolerance"))
     data_options = v.mapping("data", data.get("data", {}),
                              ("channels", "image_size", "classes", "samples"))
+    objectives = _objectives(v, data.get("objectives", ["val_accuracy"]))
+    if "useful_layers" in objectives and usefulness.get("enabled", True) is False:
+        raise v.fail("objectives", "useful_layers needs the usefulness analysis; allowed: "
+                                   "usefulness.enabled true, or objectives [val_accuracy, params]")
     return SearchSpace(
         path=path,
         name=name,
@@ -573,8 +580,20 @@ def parse_space(data: Any, path: str, text: str = "") -> SearchSpace:
         },
         data={k: v.value(f"data.{k}", val, int_check(1, 1 << 24))
               for k, val in data_options.items()},
+        objectives=objectives,
         text=text,
     )
+
+
+def _objectives(v: _Validator, value: Any) -> tuple[str, ...]:
+    allowed = ("[val_accuracy], [val_accuracy, useful_layers] (fewer layers better) or "
+               "[val_accuracy, params] (fewer parameters better)")
+    if isinstance(value, str):
+        value = [value]
+    if (not isinstance(value, list) or not 1 <= len(value) <= 2 or value[0] != "val_accuracy"
+            or (len(value) == 2 and value[1] not in SECOND_OBJECTIVES)):
+        raise v.fail("objectives", f"got {_show(value)}; allowed: {allowed}")
+    return tuple(value)
 
 
 def _default_name(path: str) -> str:

@@ -105,11 +105,28 @@ def load_study(name: str | None, storage: Any, storage_url: str) -> optuna.Study
     return optuna.load_study(study_name=name, storage=storage)
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial:
-    try:
-        return study.best_trial
-    except ValueError:
-        raise NasError(f"study '{study.study_name}' has no complete trial yet") from None
+def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
+    """Best trials, most accurate first: one for a single objective, the front for two."""
+    if len(study.directions) == 1:
+        try:
+            return [study.best_trial]
+        except ValueError:
+            return []
+    return sorted(study.best_trials, key=lambda t: -t.values[0])
+
+
+def best_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
+    """Trial ``number``, or the most accurate trial of the Pareto front."""
+    if number is not None:
+        trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+        if not trials or trials[0].state != TrialState.COMPLETE:
+            raise NasError(f"--trial {number}: no complete trial {number} in study "
+                           f"'{study.study_name}'")
+        return trials[0]
+    front = pareto_front(study)
+    if not front:
+        raise NasError(f"study '{study.study_name}' has no complete trial yet")
+    return front[0]
 
 
 def trial_candidate(trial: FrozenTrial) -> Candidate:

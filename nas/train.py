@@ -120,12 +120,15 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 def train(candidate: Candidate, splits: Splits, report: Report | None = None,
-          device: str | torch.device | None = None, threads: int | None = None) -> TrainResult:
+          device: str | torch.device | None = None, threads: int | None = None,
+          model: ResNet | None = None) -> TrainResult:
     """Train ``candidate`` for ``candidate.epochs`` epochs on ``splits``.
 
     Validation accuracy is measured every epoch and passed to ``report``;
     test accuracy once at the end (never used for selection). A non-finite
-    training loss raises :class:`Diverged` naming the epoch.
+    training loss raises :class:`Diverged` naming the epoch. ``model``
+    continues training an existing network (fine-tuning) instead of
+    building a fresh one from the candidate.
     """
     started = time.perf_counter()
     device = resolve_device(device)
@@ -134,7 +137,8 @@ def train(candidate: Candidate, splits: Splits, report: Report | None = None,
     generator = torch.Generator(device=device).manual_seed(candidate.seed)
     splits = splits.to(device)
 
-    model = build_model(candidate, splits.in_channels, splits.num_classes, splits.image_size)
+    if model is None:
+        model = build_model(candidate, splits.in_channels, splits.num_classes, splits.image_size)
     # channels_last suits cuDNN's tensor-core kernels. On the CPU it was ~20% faster
     # too, but torch 2.13's CPU backward then corrupts memory with projection
     # shortcuts (free(): invalid next size), so the CPU keeps the default layout.
@@ -235,6 +239,7 @@ def save_checkpoint(path: str | Path, model: ResNet, splits: Splits,
         "candidate": model.candidate.to_dict(),
         "input": {"in_channels": splits.in_channels, "num_classes": splits.num_classes,
                   "image_size": splits.image_size, "dataset": splits.name},
+        "removed": list(model.removed),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
@@ -254,6 +259,7 @@ def load_checkpoint(path: str | Path,
         shape = payload["input"]
         model = build_model(candidate, shape["in_channels"], shape["num_classes"],
                             shape["image_size"])
+        model.remove_blocks(list(payload.get("removed", [])))
         model.load_state_dict(payload["state_dict"])
     except FileNotFoundError:
         raise NasError(f"{path}: checkpoint not found") from None

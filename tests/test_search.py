@@ -280,3 +280,68 @@ def _has_gpu() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def test_complete_trials_carry_useful_depth_a_note_and_the_study_a_figure(states_run) -> None:
+    from optuna_dashboard._note import get_note_from_system_attrs
+
+    storage = optuna.storages.RDBStorage(states_run["storage"])
+    study = optuna.load_study(study_name="states", storage=storage)
+    complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    assert complete
+    system = storage.get_study_system_attrs(study._study_id)
+    for t in complete:
+        attrs = t.user_attrs
+        for key in ("useful_blocks", "total_blocks", "useful_layers", "total_layers",
+                    "block_importance", "removable", "lesion_curve"):
+            assert key in attrs, key
+        assert attrs["total_layers"] == attrs["layers"] == 8
+        assert attrs["total_blocks"] == 3 == len(attrs["block_importance"])
+        assert attrs["useful_layers"] == 8 - 2 * len(attrs["removable"])
+        note = get_note_from_system_attrs(system, t._trial_id)["body"]
+        assert f"Trial {t.number}: useful depth" in note and "stages.0.0" in note
+    assert any(key.startswith("dashboard:plot_data:resnas-useful-depth") for key in system)
+    # pruned and failed trials were never analysed
+    assert all("useful_layers" not in t.user_attrs for t in study.get_trials()
+               if t.state != TrialState.COMPLETE)
+
+
+MULTI_SPACE = """\
+name: multi
+dataset: digits
+epochs: 2
+trials: 3
+objectives: [val_accuracy, params]
+space:
+  blocks_per_stage: {type: int, low: 1, high: 2}
+  width: {type: categorical, choices: [8, 16]}
+  shortcut: none
+  schedule: constant
+  batch_size: 32
+  lr: 0.05
+sampler: {name: nsga2, seed: 0}
+pruner: {name: hyperband}
+"""
+
+
+def test_two_objectives_give_a_pareto_front(tmp_path) -> None:
+    space = tmp_path / "multi.yaml"
+    space.write_text(MULTI_SPACE)
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    proc = nas("search", "--space", str(space), "--storage", storage, "--results",
+               str(tmp_path / "results"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "pruning is off" in proc.stderr
+    study = optuna.load_study(study_name="multi", storage=storage)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    assert len(complete) == 3
+    for t in complete:
+        assert t.values[1] == t.user_attrs["params"]
+        assert len(t.user_attrs["val_history"]) == 2
+    best = nas("best", "--storage", storage, "--json")
+    assert best.returncode == 0, best.stderr
+    out = json.loads(best.stdout)
+    assert sorted(out["pareto_front"]) == sorted(t.number for t in study.best_trials)
+    listing = nas("best", "--storage", storage)
+    assert "Pareto front" in listing.stdout
