@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/search_overhead.py
 	$(BIN)/python benchmarks/pruning.py
+	$(BIN)/python benchmarks/depth_cost.py
 
 clean:
 	rm -rf $(VENV)
