@@ -15,8 +15,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from nas import __version__
 from nas.errors import Diverged, NasError
@@ -33,44 +34,27 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: an integer >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: an integer >= 1")
-    return value
+def _number_type(cast: type, allowed: str, ok: Callable[[Any], bool]) -> Callable[[str], Any]:
+    """An argparse type: parse with ``cast``, accept if ``ok(value)``, else say what is allowed."""
+
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"got '{text}'; allowed: {allowed}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"got '{text}'; allowed: {allowed}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: an integer >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: an integer >= 0")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a number > 0") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a number > 0")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a number >= 0") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a number >= 0")
-    return value
+positive_int = _number_type(int, "an integer >= 1", lambda v: v >= 1)
+non_negative_int = _number_type(int, "an integer >= 0", lambda v: v >= 0)
+# NaN fails every comparison, so both reject it; infinity is refused explicitly.
+positive_float = _number_type(float, "a number > 0", lambda v: 0 < v < float("inf"))
+non_negative_float = _number_type(float, "a number >= 0", lambda v: 0 <= v < float("inf"))
+fraction = _number_type(float, "a number from 0 to below 1", lambda v: 0 <= v < 1)
 
 
 def port_number(text: str) -> int:
@@ -80,16 +64,6 @@ def port_number(text: str) -> int:
         value = -1
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a port from 1 to 65535")
-    return value
-
-
-def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"got '{text}'; allowed: a number from 0 to below 1")
     return value
 
 
@@ -280,19 +254,16 @@ def add_study_parsers(commands) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from nas.space import DATASET_NAMES, load_candidate
+    from nas.space import load_candidate
 
     # Check every input before torch is even imported: bad input fails fast.
     candidate = load_candidate(args.config)
     overrides = {k: getattr(args, k) for k in ("dataset", "epochs", "seed")
                  if getattr(args, k) is not None}
-    if args.dataset is not None and args.dataset not in DATASET_NAMES:
-        raise NasError(f"--dataset: got '{args.dataset}'; allowed: {', '.join(DATASET_NAMES)}")
+    _check_data_args(args)
     candidate = dataclasses.replace(candidate, **overrides)
     if args.save:
         _check_writable(Path(args.save))
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        raise NasError(f"--data-dir {args.data_dir}: no such folder")
 
     from nas import data
     from nas.train import resolve_device, save_checkpoint, train
@@ -330,6 +301,16 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_data_args(args: argparse.Namespace) -> None:
+    """--dataset and --data-dir, checked before anything heavy is imported."""
+    from nas.space import DATASET_NAMES
+
+    if args.dataset is not None and args.dataset not in DATASET_NAMES:
+        raise NasError(f"--dataset: got '{args.dataset}'; allowed: {', '.join(DATASET_NAMES)}")
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise NasError(f"--data-dir {args.data_dir}: no such folder")
+
+
 def _default_space() -> Path:
     """The shipped default space, found from the working folder or beside the package."""
     here = Path(DEFAULT_SPACE)
@@ -339,15 +320,13 @@ def _default_space() -> Path:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from nas.space import DATASET_NAMES, load_space
+    from nas.space import load_space
 
     # Every input is checked before Ray starts.
     space = load_space(args.space or _default_space())
+    _check_data_args(args)
     changes: dict = {}
     if args.dataset is not None:
-        if args.dataset not in DATASET_NAMES:
-            raise NasError(f"--dataset: got '{args.dataset}'; allowed: "
-                           f"{', '.join(DATASET_NAMES)}")
         changes["dataset"] = args.dataset
     if args.epochs is not None:
         changes["epochs"] = args.epochs
@@ -362,8 +341,6 @@ def run_search(args: argparse.Namespace) -> int:
                            "file's pruner: section")
         changes["pruner"] = {"name": args.pruner}
     space = dataclasses.replace(space, **changes)
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        raise NasError(f"--data-dir {args.data_dir}: no such folder")
     results = Path(args.results)
     _check_writable(results / ".probe", flag="--results")
     storage = args.storage or DEFAULT_STORAGE
@@ -570,12 +547,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
 
 def _load_for_analysis(args: argparse.Namespace):
     """The checkpoint's network and the splits it was trained on (same seed, same split)."""
-    from nas.space import DATASET_NAMES
-
-    if args.dataset is not None and args.dataset not in DATASET_NAMES:
-        raise NasError(f"--dataset: got '{args.dataset}'; allowed: {', '.join(DATASET_NAMES)}")
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        raise NasError(f"--data-dir {args.data_dir}: no such folder")
+    _check_data_args(args)
     from nas import data
     from nas.train import available_cpus, load_checkpoint, resolve_device
 
