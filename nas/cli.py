@@ -68,7 +68,7 @@ def port_number(text: str) -> int:
 
 
 def device_name(text: str) -> str:
-    if text in ("auto", "cpu", "cuda") or text.startswith("cuda:"):
+    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
         return text
     raise argparse.ArgumentTypeError(f"got '{text}'; allowed: auto, cpu, cuda, cuda:N")
 
@@ -437,7 +437,7 @@ def _open_storage_arg(args: argparse.Namespace):
     if not args.storage and not Path("results/nas.db").exists():
         raise NasError(f"no storage at {DEFAULT_STORAGE} (run 'nas search' first, or pass "
                        "--storage)")
-    return url, open_storage(url)
+    return url, open_storage(url, create=False)
 
 
 def run_studies(args: argparse.Namespace) -> int:
@@ -486,6 +486,7 @@ def run_best(args: argparse.Namespace) -> int:
     if args.export:
         out = Path(args.export)
         _check_writable(out, flag="--export")
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(candidate_yaml(
             candidate, name=f"{study.study_name}-trial-{best.number}",
             comment=f"Trial {best.number} of study '{study.study_name}': val "

@@ -245,6 +245,8 @@ def _ray_classes():
                     self.history.setdefault(trial_id, []).append(float(result["val_accuracy"]))
             if "error" in result:
                 return True
+            if "checkpoint" in result:  # the final report: training is over, nothing to prune
+                return False
             if self.prune and trial.should_prune():
                 self.pruned.add(trial_id)
                 return True

@@ -35,16 +35,22 @@ def is_url(storage: str) -> bool:
     return bool(_URL.match(storage))
 
 
-def open_storage(storage: str) -> optuna.storages.BaseStorage:
-    """An Optuna storage for a URL (RDB) or a file path (journal)."""
+def open_storage(storage: str, create: bool = True) -> optuna.storages.BaseStorage:
+    """An Optuna storage for a URL (RDB) or a file path (journal).
+
+    With ``create=False`` (commands that only read) a missing SQLite or journal
+    file is an error rather than a new empty storage made from a typo.
+    """
     import optuna
 
     if not storage or not storage.strip():
         raise StorageError("--storage is empty; allowed: an SQLAlchemy URL such as "
                            f"{DEFAULT_STORAGE} or a journal file path")
     if is_url(storage):
-        return _open_rdb(storage, optuna)
+        return _open_rdb(storage, optuna, create)
     path = Path(storage)
+    if not create and not path.is_file():
+        raise StorageError(f"--storage {storage}: no such journal file")
     if path.is_dir():
         raise StorageError(f"--storage {storage}: is a folder; allowed: a journal file path "
                            "or an SQLAlchemy URL")
@@ -57,7 +63,7 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
         raise StorageError(f"--storage {storage}: cannot open journal file ({exc})") from None
 
 
-def _open_rdb(url: str, optuna) -> optuna.storages.RDBStorage:
+def _open_rdb(url: str, optuna, create: bool = True) -> optuna.storages.RDBStorage:
     parts = urlsplit(url)
     dialect = parts.scheme.split("+")[0]
     if dialect not in _KNOWN_DIALECTS:
@@ -69,6 +75,8 @@ def _open_rdb(url: str, optuna) -> optuna.storages.RDBStorage:
         db = url.split(":///", 1)[1] if ":///" in url else ""
         if not db or db == ":memory:":
             raise StorageError(f"--storage {url}: needs a file, e.g. {DEFAULT_STORAGE}")
+        if not create and not Path(db).is_file():
+            raise StorageError(f"--storage {url}: no such database file")
         _make_parent(Path(db), url)
         # Several processes may write one file: wait on locks instead of failing.
         engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}

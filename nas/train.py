@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -67,6 +68,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise NasError(f"device {device}: no CUDA GPU is visible; allowed here: cpu, auto")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise NasError(f"device {device}: this machine has {torch.cuda.device_count()} GPU(s); "
+                       f"allowed: cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 
@@ -253,18 +257,22 @@ def load_checkpoint(path: str | Path,
                     device: str | torch.device = "cpu") -> tuple[ResNet, dict[str, Any]]:
     """Rebuild a network from a checkpoint; returns it and the checkpoint's metadata."""
     path = Path(path)
+    if not path.is_file():
+        raise NasError(f"{path}: checkpoint not found")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(payload, dict):
+            raise TypeError(f"holds a {type(payload).__name__}, not a resnas checkpoint")
         candidate = Candidate.from_dict(payload["candidate"])
         shape = payload["input"]
         model = build_model(candidate, shape["in_channels"], shape["num_classes"],
                             shape["image_size"])
         model.remove_blocks(list(payload.get("removed", [])))
         model.load_state_dict(payload["state_dict"])
-    except FileNotFoundError:
-        raise NasError(f"{path}: checkpoint not found") from None
-    except (KeyError, TypeError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        reason = " ".join(str(exc).split())[:200]
+    except Exception as exc:  # noqa: BLE001 - whatever the file holds, it is not ours
+        # torch's weights-only refusal is long and styled; its first line says enough
+        reason = " ".join(str(exc).strip().splitlines()[0].split())[:200] if str(exc) else ""
+        reason = re.sub(r"\x1b\[[0-9;]*m", "", reason) or type(exc).__name__
         raise NasError(f"{path}: not a resnas checkpoint or corrupt ({reason}); "
                        "allowed: a file written by 'nas train --save'") from None
     meta = {k: v for k, v in payload.items() if k != "state_dict"}

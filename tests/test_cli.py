@@ -76,6 +76,7 @@ def test_train_prints_a_summary(tmp_path: Path) -> None:
         (["train", "--config", CANDIDATE, "--epochs", "ten"], ["--epochs", "'ten'"]),
         (["train", "--config", CANDIDATE, "--seed", "-1"], ["--seed"]),
         (["train", "--config", CANDIDATE, "--device", "tpu"], ["--device", "cuda"]),
+        (["train", "--config", CANDIDATE, "--device", "cuda:x"], ["--device", "cuda:N"]),
         (["train", "--config", CANDIDATE, "--threads", "0"], ["--threads"]),
         (["train", "--config", CANDIDATE, "--bogus"], ["unrecognized arguments: --bogus"]),
         (["train"], ["--config"]),

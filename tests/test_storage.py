@@ -52,3 +52,11 @@ def test_mask_hides_passwords_only() -> None:
     assert mask("postgresql://me:s3cret@db:5432/nas") == "postgresql://me:***@db:5432/nas"
     assert mask("sqlite:///results/nas.db") == "sqlite:///results/nas.db"
     assert mask("postgresql://me@db/nas") == "postgresql://me@db/nas"
+
+
+def test_read_only_commands_do_not_create_storage_from_a_typo(tmp_path) -> None:
+    with pytest.raises(StorageError, match="no such database file"):
+        open_storage(f"sqlite:///{tmp_path / 'typo' / 'nas.db'}", create=False)
+    with pytest.raises(StorageError, match="no such journal file"):
+        open_storage(str(tmp_path / "typo.log"), create=False)
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "typo.log").exists()

@@ -124,3 +124,12 @@ def test_corrupt_or_foreign_checkpoint_is_refused(tmp_path) -> None:
         load_checkpoint(foreign)
     with pytest.raises(NasError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("payload", [torch.zeros(3), torch.nn.Linear(2, 2), [1, 2]])
+def test_files_that_are_not_resnas_checkpoints_are_one_line(tmp_path, payload) -> None:
+    path = tmp_path / "other.pt"
+    torch.save(payload, path)
+    with pytest.raises(NasError, match="not a resnas checkpoint") as caught:
+        load_checkpoint(path)
+    assert "\n" not in str(caught.value) and "\x1b" not in str(caught.value)
