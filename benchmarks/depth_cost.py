@@ -16,14 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas import data  # noqa: E402
 from nas.candidate import Candidate  # noqa: E402
 from nas.depth import analyze  # noqa: E402
-from nas.train import available_cpus, resolve_device, train  # noqa: E402
+from nas.train import available_cpus, resolve_device, synchronize, train  # noqa: E402
 
 
 def main() -> None:
@@ -44,8 +42,7 @@ def main() -> None:
 
     model = result.model
     val_x, val_y = splits.val_x.to(device), splits.val_y.to(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
     started = time.perf_counter()
     report = analyze(model, val_x, val_y, tolerance=0.01)
     analysis_seconds = time.perf_counter() - started

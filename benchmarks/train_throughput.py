@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nas import data  # noqa: E402
 from nas.candidate import Candidate  # noqa: E402
 from nas.model import build_model  # noqa: E402
-from nas.train import available_cpus, resolve_device, train  # noqa: E402
+from nas.train import available_cpus, resolve_device, synchronize, train  # noqa: E402
 
 
 def baseline_images_per_second(candidate: Candidate, splits: data.Splits,
@@ -51,7 +51,7 @@ def baseline_images_per_second(candidate: Candidate, splits: data.Splits,
     x, y = splits.train_x.to(device), splits.train_y.to(device)
     rates = []
     for _ in range(candidate.epochs):
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         seen = 0
         if use_dataloader:
@@ -67,7 +67,7 @@ def baseline_images_per_second(candidate: Candidate, splits: data.Splits,
             loss.backward()
             optimizer.step()
             seen += len(xb)
-        _sync(device)
+        synchronize(device)
         rates.append(seen / (time.perf_counter() - start))
     return rates[1:]
 
@@ -76,11 +76,6 @@ def ours_images_per_second(candidate: Candidate, splits: data.Splits,
                            device: torch.device) -> list[float]:
     result = train(candidate, splits, device=device, threads=torch.get_num_threads())
     return [h["images_per_second"] for h in result.history[1:]]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main() -> None:

@@ -380,7 +380,7 @@ def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespac
 
     study = outcome.study
     trials = study.get_trials(deepcopy=False)
-    counts = state_counts(study, trials)
+    counts = state_counts(trials)
     where = mask(opts.storage)
     stopped = sum(not is_finished(t) and t.state.name == "FAIL" for t in trials)
     print(f"search {'interrupted' if outcome.interrupted else 'finished'}: ran {outcome.ran} "
@@ -455,7 +455,7 @@ def run_studies(args: argparse.Namespace) -> int:
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
         trials = study.get_trials(deepcopy=False)
-        c = state_counts(study, trials)
+        c = state_counts(trials)
         values = [t.values[0] for t in trials if t.state.name == "COMPLETE" and t.values]
         best = f"{max(values):.2%}" if values else "-"
         print(f"{name:<28} {len(trials):>6} {c['COMPLETE']:>8} {c['PRUNED']:>6} {c['FAIL']:>6} "

@@ -18,7 +18,7 @@ import torch
 from nas.data import Splits
 from nas.depth import DepthReport
 from nas.model import ResNet
-from nas.train import evaluate, train
+from nas.train import evaluate, synchronize, train
 
 FINE_TUNE_LR_FACTOR = 0.1  # fine-tuning starts from trained weights: a tenth of the rate
 
@@ -37,8 +37,7 @@ def inference_rate(model: ResNet, x: torch.Tensor, repeats: int = 3) -> float:
     for _ in range(repeats):
         start = time.perf_counter()
         evaluate(model, x, torch.zeros(len(x), dtype=torch.long, device=x.device))
-        if x.device.type == "cuda":
-            torch.cuda.synchronize(x.device)
+        synchronize(x.device)
         best = min(best, time.perf_counter() - start)
     return len(x) / best
 

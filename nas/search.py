@@ -426,13 +426,14 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         if recovered:
             print(f"{recovered} trial(s) left running by a stopped search were marked FAIL; "
                   "their candidates run again", file=opts.out)
-        budget = opts.trials - count_finished(study)
+        finished = count_finished(study)
+        budget = opts.trials - finished
         if space.sampler["name"] == "grid":
-            budget = min(budget, grid_size(space) - count_finished(study))
+            budget = min(budget, grid_size(space) - finished)
         checkpoints = opts.results_dir / opts.study_name / "checkpoints"
         tune_dir = (opts.results_dir / opts.study_name / "tune").resolve()
         if budget <= 0:
-            print(f"study '{opts.study_name}' already holds {count_finished(study)} finished "
+            print(f"study '{opts.study_name}' already holds {finished} finished "
                   f"trials (asked for {opts.trials}); nothing to run", file=opts.out)
             return SearchOutcome(study, 0, False, checkpoints, tune_dir)
 

@@ -79,8 +79,7 @@ def count_finished(study: optuna.Study) -> int:
     return sum(is_finished(t) for t in study.get_trials(deepcopy=False))
 
 
-def state_counts(study: optuna.Study | optuna.study.StudySummary,
-                 trials: list[FrozenTrial]) -> dict[str, int]:
+def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:
     counts = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL,
                                   TrialState.RUNNING, TrialState.WAITING)}
     for t in trials:

@@ -164,7 +164,7 @@ def train(candidate: Candidate, splits: Splits, report: Report | None = None,
     stopped = False
     for epoch in range(1, candidate.epochs + 1):
         model.train()
-        _sync(device)
+        synchronize(device)
         epoch_start = time.perf_counter()
         order = torch.randperm(n, device=device, generator=generator)
         loss_sum = torch.zeros((), device=device)
@@ -186,7 +186,7 @@ def train(candidate: Candidate, splits: Splits, report: Report | None = None,
             loss_sum += loss.detach() * len(idx)
             correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(idx)
-        _sync(device)
+        synchronize(device)
         epoch_train_seconds = time.perf_counter() - epoch_start
         train_seconds += epoch_train_seconds
         images += seen
@@ -225,7 +225,8 @@ def train(candidate: Candidate, splits: Splits, report: Report | None = None,
     )
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that wall-clock timings are honest; no-op on the CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
