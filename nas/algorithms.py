@@ -15,6 +15,17 @@ import optuna
 from nas.space import Choice, FloatRange, IntRange, SearchSpace, SpaceError
 
 
+class SearchGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its ``study.stop()`` once the grid is covered.
+
+    That call raises outside ``study.optimize`` (our trials are told by Ray's
+    searcher), and ``nas search`` already stops after the grid's size in trials.
+    """
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: D102
+        return None
+
+
 def make_sampler(space: SearchSpace, concurrent: int = 1) -> optuna.samplers.BaseSampler:
     spec = dict(space.sampler)
     name = spec.pop("name")
@@ -26,7 +37,7 @@ def make_sampler(space: SearchSpace, concurrent: int = 1) -> optuna.samplers.Bas
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
-        return optuna.samplers.GridSampler(grid_of(space), seed=seed)
+        return SearchGridSampler(grid_of(space), seed=seed)
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, **spec)
     if name == "nsga2":

@@ -77,3 +77,19 @@ def test_grid_refuses_a_continuous_range() -> None:
     space = space_from("space:\n  lr: {type: float, low: 0.01, high: 0.1}\n")
     with pytest.raises(SpaceError, match="space.lr: the grid sampler needs"):
         grid_of(space)
+
+
+def test_grid_covers_every_point_with_ask_and_tell() -> None:
+    """nas search tells trials outside study.optimize: finishing the grid must not raise."""
+    space = dataclasses.replace(
+        space_from("space:\n  block: {type: categorical, choices: [basic, preact]}\n"
+                   "  blocks_per_stage: {type: int, low: 1, high: 2}\n"),
+        sampler={"name": "grid", "seed": 0})
+    study = optuna.create_study(sampler=make_sampler(space), direction="maximize")
+    seen = set()
+    for _ in range(grid_size(space)):
+        trial = study.ask()
+        seen.add((trial.suggest_categorical("block", ["basic", "preact"]),
+                  trial.suggest_int("blocks_per_stage", 1, 2)))
+        study.tell(trial, 0.5)
+    assert seen == {("basic", 1), ("basic", 2), ("preact", 1), ("preact", 2)}
