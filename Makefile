@@ -20,8 +20,9 @@ search: $(STAMP)
 train: $(STAMP)
 	$(BIN)/nas train --config search_spaces/resnet20.yaml
 
-## test: run the whole test suite
+## test: run the whole test suite (installs Chromium for the report's browser test if it can)
 test: $(STAMP)
+	bash scripts/install-chromium.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

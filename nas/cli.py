@@ -239,6 +239,25 @@ def add_study_parsers(commands) -> None:
     best.add_argument("--json", action="store_true", help="print one JSON object")
     best.set_defaults(run=run_best)
 
+    report = commands.add_parser(
+        "report", help="write a study's plotly report: one HTML file that opens offline",
+        description="Write one self-contained HTML report of a study (plotly.js inside, so it "
+                    "opens offline): optimisation history, per-epoch values with pruned trials "
+                    "marked, nominal against useful depth, best accuracy by block and shortcut, "
+                    "accuracy against parameters with the Pareto front, the best trial's lesion "
+                    "profile and, for depth sweeps, accuracy against depth per shortcut style. "
+                    "'nas search' writes it too, at the end of every search.",
+        epilog="example: nas report --study degradation && xdg-open "
+               "results/degradation/report.html")
+    report.add_argument("--study", metavar="NAME",
+                        help="study name (default: the only study in the storage)")
+    add_storage_argument(report)
+    report.add_argument("--out", metavar="FILE",
+                        help="where to write it (default: results/<study>/report.html)")
+    report.add_argument("--json", action="store_true",
+                        help="also print the data of every figure as one JSON object")
+    report.set_defaults(run=run_report)
+
     dashboard = commands.add_parser(
         "dashboard", help="open optuna-dashboard on a storage (127.0.0.1 by default)",
         description="Serve optuna-dashboard for a storage and print its address. It binds to "
@@ -371,6 +390,7 @@ def run_search(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     outcome = search(opts)
     _print_search_summary(opts, outcome, time.perf_counter() - started, args)
+    _write_search_report(opts, outcome)
     return 130 if outcome.interrupted else 0
 
 
@@ -420,6 +440,22 @@ def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespac
             resume.append(f"--trials {args.trials}")
         print("interrupted: finished trials are kept; resume with: " + " ".join(resume),
               file=sys.stderr)
+
+
+def _write_search_report(opts, outcome) -> None:
+    """The report of what the study holds now; a failure here loses nothing already stored."""
+    from nas.report import default_report_path, write_report
+
+    path = default_report_path(opts.results_dir, opts.study_name)
+    try:
+        drawn = write_report(outcome.study, path, storage_url=opts.storage)
+    except Exception as exc:  # the study is safe in its storage; 'nas report' can retry
+        message = " ".join(str(exc).split())[:200]
+        print(f"warning: could not write the report ({type(exc).__name__}: {message}); the "
+              f"study is intact, retry with: nas report --study {opts.study_name}",
+              file=sys.stderr)
+        return
+    print(f"report: {_shown_path(path)} ({len(drawn)} figures; open it in a browser)")
 
 
 def _shown_path(path: str | Path) -> str:
@@ -514,6 +550,23 @@ def run_best(args: argparse.Namespace) -> int:
               f"parameters, {attrs.get('seconds', 0):.1f}s")
     if args.export:
         print(f"candidate written to {args.export}; retrain: {retrain}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from nas.report import collect, default_report_path, write_report
+    from nas.studies import load_study
+
+    url, storage = _open_storage_arg(args)
+    study = load_study(args.study, storage, url)
+    out = Path(args.out) if args.out else default_report_path("results", study.study_name)
+    _check_writable(out, flag="--out")
+    drawn = write_report(study, out, storage_url=url)
+    if args.json:
+        print(json.dumps({"study": study.study_name, "report": str(out), "figures": drawn,
+                          "data": collect(study)}))
+        return 0
+    print(f"report: {_shown_path(out)} ({len(drawn)} figures; open it in a browser)")
     return 0
 
 
