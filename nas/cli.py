@@ -631,8 +631,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
-        print(report.table())
-        print(report.summary())
+        print(report.table())  # the table ends with the summary line
     return 0
 
 
