@@ -368,6 +368,12 @@ def run_search(args: argparse.Namespace) -> int:
     from nas.storage import open_storage
 
     open_storage(storage)  # a bad URL fails here, before Ray starts
+    if not (args.address or os.environ.get("RAY_ADDRESS")):
+        from nas import data
+
+        # The data, once, here: not a failed trial per worker (a cluster's workers may
+        # see other folders than the driver, so there each trial finds its own).
+        data.prepare(space.dataset, data_dir=args.data_dir, download=args.download)
     resources = space.trial_resources
 
     from nas.search import SearchOptions

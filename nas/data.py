@@ -245,6 +245,25 @@ def load(
     return splits
 
 
+def prepare(name: str, *, data_dir: str | Path | None = None, download: bool = False) -> None:
+    """Make sure dataset ``name`` can be loaded, without loading it.
+
+    ``nas search`` calls this once in the driver before any trial starts: a
+    missing dataset is one error there rather than a failed trial on every
+    worker, and ``download`` fetches the files once rather than once per trial.
+    """
+    key = str(name).strip().lower()
+    if key not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    root = Path(data_dir) if data_dir is not None else Path("data")
+    if key in _MNIST_FOLDERS:
+        _mnist_paths(key, root, download)
+    elif key in _CIFAR_FOLDERS:
+        _cifar_paths(key, root, download)
+    elif key == "imagefolder":
+        _imagefolder_classes(root)
+
+
 def augment_batch(
     x: torch.Tensor, mode: str, generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -632,8 +651,8 @@ def _load_idx_pair(name: str, images: Path, labels: Path) -> tuple[torch.Tensor,
     return x_t, torch.from_numpy(y.astype(np.int64))
 
 
-def _load_mnist(name: str, root: Path, download: bool, seed: int) -> Splits:
-    """MNIST / Fashion-MNIST from ``<root>/<Folder>/raw`` (plain or .gz idx files)."""
+def _mnist_paths(name: str, root: Path, download: bool) -> list[Path]:
+    """The four idx files, fetched first when missing and ``download`` is set."""
     raw_dir = root / _MNIST_FOLDERS[name] / "raw"
     paths = [_find_idx(raw_dir, stem) for stem in _MNIST_FILES]
     if download and any(p is None for p in paths):
@@ -644,7 +663,12 @@ def _load_mnist(name: str, root: Path, download: bool, seed: int) -> Splits:
     for stem, path in zip(_MNIST_FILES, paths, strict=True):
         if path is None:
             raise _not_found(name, raw_dir / f"{stem}[.gz]", _HOW_TORCHVISION)
-    train_images, train_labels, test_images, test_labels = paths
+    return paths  # type: ignore[return-value]
+
+
+def _load_mnist(name: str, root: Path, download: bool, seed: int) -> Splits:
+    """MNIST / Fashion-MNIST from ``<root>/<Folder>/raw`` (plain or .gz idx files)."""
+    train_images, train_labels, test_images, test_labels = _mnist_paths(name, root, download)
     train = _load_idx_pair(name, train_images, train_labels)
     test = _load_idx_pair(name, test_images, test_labels)
     if train[0].shape[1:] != test[0].shape[1:]:
@@ -745,8 +769,8 @@ def _load_cifar_files(
     return torch.from_numpy(x).float().div_(255.0), torch.from_numpy(y)
 
 
-def _load_cifar(name: str, root: Path, download: bool, seed: int) -> Splits:
-    """CIFAR-10/100 from torchvision's extracted python-pickle folders."""
+def _cifar_paths(name: str, root: Path, download: bool) -> list[Path]:
+    """The batch files, fetched and unpacked first when missing and ``download`` is set."""
     folder = root / _CIFAR_FOLDERS[name]
     train_names, test_names = _CIFAR_FILES[name]
     paths = [folder / f for f in (*train_names, *test_names)]
@@ -755,6 +779,13 @@ def _load_cifar(name: str, root: Path, download: bool, seed: int) -> Splits:
     for path in paths:
         if not path.is_file():
             raise _not_found(name, path, _HOW_TORCHVISION)
+    return paths
+
+
+def _load_cifar(name: str, root: Path, download: bool, seed: int) -> Splits:
+    """CIFAR-10/100 from torchvision's extracted python-pickle folders."""
+    train_names, _ = _CIFAR_FILES[name]
+    paths = _cifar_paths(name, root, download)
     label_key = "labels" if name == "cifar10" else "fine_labels"
     train = _load_cifar_files(name, paths[: len(train_names)], label_key)
     test = _load_cifar_files(name, paths[len(train_names) :], label_key)
@@ -764,10 +795,7 @@ def _load_cifar(name: str, root: Path, download: bool, seed: int) -> Splits:
 # --------------------------------------------------------------------------- imagefolder
 
 
-def _load_imagefolder(root: Path, seed: int, *, channels: int, image_size: int) -> Splits:
-    """One subfolder per class (sorted names give the label), images resized square."""
-    from PIL import Image, UnidentifiedImageError  # lazy: only this dataset needs Pillow
-
+def _imagefolder_classes(root: Path) -> list[str]:
     how = "pass --data-dir DIR holding one subfolder of images per class"
     if not root.is_dir():
         raise _not_found("imagefolder", root, how)
@@ -777,6 +805,14 @@ def _load_imagefolder(root: Path, seed: int, *, channels: int, image_size: int) 
             f"imagefolder {root} has {len(classes)} class subfolder(s); "
             f"it needs at least 2 (one subfolder of images per class)"
         )
+    return classes
+
+
+def _load_imagefolder(root: Path, seed: int, *, channels: int, image_size: int) -> Splits:
+    """One subfolder per class (sorted names give the label), images resized square."""
+    from PIL import Image, UnidentifiedImageError  # lazy: only this dataset needs Pillow
+
+    classes = _imagefolder_classes(root)
     mode = "L" if channels == 1 else "RGB"
     images: list[np.ndarray] = []
     labels: list[int] = []

@@ -266,6 +266,20 @@ def test_bad_storage_url_fails_before_ray_starts(tmp_path) -> None:
     assert len(lines) == 1 and "unknown database 'postgre'" in lines[0]
 
 
+@pytest.mark.parametrize(("dataset", "missing"), [
+    ("cifar10", "cifar-10-batches-py/data_batch_1"), ("mnist", "MNIST/raw/train-images-idx3-ubyte"),
+    ("imagefolder", "has 0 class subfolder(s)")])
+def test_missing_dataset_fails_before_any_trial(tmp_path, dataset: str, missing: str) -> None:
+    empty = tmp_path / "data"
+    empty.mkdir()
+    proc = nas("search", "--dataset", dataset, "--data-dir", str(empty), "--results",
+               str(tmp_path), "--storage", f"sqlite:///{tmp_path / 'nas.db'}")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and missing in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "resnet-digits").exists()  # no Ray run, no trial folder
+
+
 def test_asking_for_a_gpu_on_a_cpu_machine_is_one_line(tmp_path) -> None:
     if _has_gpu():
         pytest.skip("this machine has a GPU")
