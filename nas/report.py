@@ -162,13 +162,15 @@ def depth_sweep_info(study: optuna.Study) -> dict[str, dict[str, list]]:
 # --- figures ---------------------------------------------------------------------------------
 
 
-def _figure(title: str, x_title: str, y_title: str):
+def _figure(title: str, x_title: str, y_title: str, percent_y: bool = True):
     import plotly.graph_objects as go
 
     figure = go.Figure()
     figure.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title,
                          template="plotly_white", margin={"t": 60, "r": 30},
                          legend={"orientation": "h", "yanchor": "top", "y": -0.2})
+    if percent_y:
+        figure.update_yaxes(tickformat=".0%")
     return figure
 
 
@@ -212,13 +214,14 @@ def plot_depth(info: dict[str, Any]):
     import plotly.graph_objects as go
 
     top = max(info["nominal"], default=1)
-    figure = _figure("Nominal against useful depth", "layers (nominal)", "useful layers")
+    figure = _figure("Nominal against useful depth", "layers (nominal)", "useful layers",
+                     percent_y=False)
     figure.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", name="all layers useful",
                                 line={"dash": "dot", "color": "gray"}))
     figure.add_trace(go.Scatter(
         x=info["nominal"], y=info["useful"], mode="markers", name="trials",
         marker={"color": info["accuracy"], "colorscale": "Viridis", "showscale": True,
-                "colorbar": {"title": "val accuracy"}, "size": 9},
+                "colorbar": {"title": "val accuracy", "tickformat": ".0%"}, "size": 9},
         text=[f"trial {n}: {label}" for n, label in zip(info["trial"], info["label"],
                                                           strict=True)],
         hovertemplate="%{text}<br>%{x} layers, %{y} useful<extra></extra>"))
@@ -228,11 +231,13 @@ def plot_depth(info: dict[str, Any]):
 def plot_block_shortcut(info: dict[str, Any]):
     import plotly.graph_objects as go
 
-    figure = _figure("Best val accuracy by block and shortcut", "shortcut", "block")
+    figure = _figure("Best val accuracy by block and shortcut", "shortcut", "block",
+                     percent_y=False)
     text = [[f"{v:.1%}" if v is not None else "" for v in row] for row in info["accuracy"]]
     figure.add_trace(go.Heatmap(
         z=info["accuracy"], x=info["shortcuts"], y=info["blocks"], text=text,
-        texttemplate="%{text}", colorscale="Viridis", colorbar={"title": "val accuracy"},
+        texttemplate="%{text}", colorscale="Viridis",
+        colorbar={"title": "val accuracy", "tickformat": ".0%"},
         hovertemplate="%{y}/%{x}: %{z:.2%}<extra></extra>"))
     return figure
 
@@ -261,7 +266,7 @@ def plot_lesion(info: dict[str, Any]):
 
     figure = _figure(f"Lesion profile of trial {info['trial']} ({info['label']}, "
                      f"{info['useful_layers']} of {info['total_layers']} layers useful)",
-                     "block", "accuracy lost when lesioned alone (pp)")
+                     "block", "accuracy lost when lesioned alone (pp)", percent_y=False)
     removable = set(info["removable"])
     colors = ["#7f7f7f" if essential else "#d62728" if name in removable else "#1f77b4"
               for name, essential in zip(info["blocks"], info["essential"], strict=True)]
@@ -279,8 +284,9 @@ def plot_depth_sweep(info: dict[str, dict[str, list]]):
 
     figure = _figure("Accuracy against depth", "layers", "best val accuracy")
     for name, series in info.items():
+        shown = f"{name} (plain network)" if name.endswith("none") else name
         figure.add_trace(go.Scatter(
-            x=series["layers"], y=series["accuracy"], mode="lines+markers", name=name,
+            x=series["layers"], y=series["accuracy"], mode="lines+markers", name=shown,
             text=[f"trial {n}" for n in series["trial"]],
             hovertemplate=f"{name}, %{{x}} layers: %{{y:.2%}} (%{{text}})<extra></extra>"))
     return figure
