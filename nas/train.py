@@ -9,6 +9,7 @@ Ray Tune and Optuna plug in; this module imports torch only.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -125,7 +126,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 def train(candidate: Candidate, splits: Splits, report: Report | None = None,
           device: str | torch.device | None = None, threads: int | None = None,
-          model: ResNet | None = None) -> TrainResult:
+          model: ResNet | None = None, resume: dict[str, Any] | None = None,
+          on_state: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Train ``candidate`` for ``candidate.epochs`` epochs on ``splits``.
 
     Validation accuracy is measured every epoch and passed to ``report``;
@@ -133,6 +135,11 @@ def train(candidate: Candidate, splits: Splits, report: Report | None = None,
     training loss raises :class:`Diverged` naming the epoch. ``model``
     continues training an existing network (fine-tuning) instead of
     building a fresh one from the candidate.
+
+    ``on_state`` receives the whole training state after every epoch, before
+    ``report`` sees the epoch, and ``resume`` takes such a state back: the run
+    goes on from the epoch after it with the same weights, optimizer, schedule
+    and batch order, as if it had never stopped (a trial lost with its node).
     """
     started = time.perf_counter()
     device = resolve_device(device)
@@ -162,7 +169,16 @@ def train(candidate: Candidate, splits: Splits, report: Report | None = None,
     train_seconds = 0.0
     images = 0
     stopped = False
-    for epoch in range(1, candidate.epochs + 1):
+    first_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        schedule.load_state_dict(resume["schedule"])
+        generator.set_state(resume["generator"].cpu())  # RNG states live on the CPU
+        history = list(resume["history"])
+        train_seconds, images = float(resume["train_seconds"]), int(resume["images"])
+        first_epoch = int(resume["epoch"]) + 1
+    for epoch in range(first_epoch, candidate.epochs + 1):
         model.train()
         synchronize(device)
         epoch_start = time.perf_counter()
@@ -205,6 +221,11 @@ def train(candidate: Candidate, splits: Splits, report: Report | None = None,
             "images_per_second": seen / epoch_train_seconds,
         }
         history.append(metrics)
+        if on_state is not None:  # a copy: state_dict() tensors are the live parameters
+            on_state(copy.deepcopy({
+                "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "generator": generator.get_state(),
+                "history": history, "train_seconds": train_seconds, "images": images}))
         if report is not None and report(epoch, metrics):
             stopped = epoch < candidate.epochs
             break

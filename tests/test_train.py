@@ -133,3 +133,28 @@ def test_files_that_are_not_resnas_checkpoints_are_one_line(tmp_path, payload) -
     with pytest.raises(NasError, match="not a resnas checkpoint") as caught:
         load_checkpoint(path)
     assert "\n" not in str(caught.value) and "\x1b" not in str(caught.value)
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "constant"])
+def test_resuming_from_a_saved_state_gives_the_uninterrupted_run(tmp_path, digits,
+                                                                 schedule: str) -> None:
+    """A trial restored on another node goes on as if it had never stopped."""
+    candidate = dataclasses.replace(SMALL, epochs=4, schedule=schedule)
+    states: dict[int, dict] = {}
+    whole = train(candidate, digits, threads=1,
+                  on_state=lambda state: states.setdefault(state["epoch"], state))
+    assert sorted(states) == [1, 2, 3, 4]
+    # Through a file, loaded weights-only, as a Ray checkpoint travels between nodes.
+    torch.save(states[2], tmp_path / "state.pt")
+    saved = torch.load(tmp_path / "state.pt", weights_only=True)
+    seen: list[int] = []
+    resumed = train(candidate, digits, threads=1, resume=saved,
+                    report=lambda epoch, metrics: seen.append(epoch) or False)
+    assert seen == [3, 4]
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert resumed.val_accuracy == whole.val_accuracy
+    assert resumed.test_accuracy == whole.test_accuracy
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    done = train(candidate, digits, threads=1, resume=states[4])  # lost after its last epoch
+    assert done.epochs == 4 and done.val_accuracy == whole.val_accuracy
