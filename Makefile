@@ -23,6 +23,7 @@ train: $(STAMP)
 ## test: run the whole test suite (installs Chromium for the report's browser test if it can)
 test: $(STAMP)
 	bash scripts/install-chromium.sh
+	bash scripts/install-postgres.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
