@@ -189,8 +189,9 @@ def add_search_parser(commands) -> None:
     search.add_argument("--study", metavar="NAME", help="study name (default: the file's name)")
     add_storage_argument(search)
     search.add_argument("--results", metavar="DIR", default="results",
-                        help="where Ray Tune's logs and checkpoints go, under DIR/<study>/ "
-                             "(default: results)")
+                        help="where Ray Tune's logs and checkpoints go, under DIR/<study>/: a "
+                             "folder (on a cluster, one every node reaches) or a URI Ray Tune "
+                             "accepts, e.g. s3://bucket/nas (default: results)")
     search.add_argument("--dataset", metavar="NAME", help="override the file's dataset")
     search.add_argument("--data-dir", metavar="DIR", help="where on-disk datasets live")
     search.add_argument("--download", action="store_true",
@@ -211,6 +212,10 @@ def add_search_parser(commands) -> None:
                              "(default: the file's trial_resources.gpu, else 0)")
     search.add_argument("--max-concurrent", type=positive_int, metavar="N",
                         help="most trials at once (default: as many as the resources fit)")
+    search.add_argument("--max-failures", type=non_negative_int, default=2, metavar="N",
+                        help="restarts of a trial whose worker or node dies, each from its "
+                             "last epoch's checkpoint (default: 2; failures inside training "
+                             "are recorded, not retried)")
     search.add_argument("--address", metavar="ADDR",
                         help="join this Ray cluster ('auto' or host:port; also RAY_ADDRESS); "
                              "default: start a private Ray on 127.0.0.1")
@@ -360,12 +365,15 @@ def run_search(args: argparse.Namespace) -> int:
                            "file's pruner: section")
         changes["pruner"] = {"name": args.pruner}
     space = dataclasses.replace(space, **changes)
-    results = Path(args.results)
-    _check_writable(results / ".probe", flag="--results")
+    from nas.storage import is_url, open_storage
+
+    results: str | Path = args.results
     storage = args.storage or DEFAULT_STORAGE
-    if args.storage is None and args.results != "results":
-        storage = f"sqlite:///{results / 'nas.db'}"
-    from nas.storage import open_storage
+    if not is_url(args.results):  # a URI (s3://, gs://, ...) is checked by Ray Tune itself
+        results = Path(args.results)
+        _check_writable(results / ".probe", flag="--results")
+        if args.storage is None and args.results != "results":
+            storage = f"sqlite:///{results / 'nas.db'}"
 
     open_storage(storage)  # a bad URL fails here, before Ray starts
     if not (args.address or os.environ.get("RAY_ADDRESS")):
@@ -387,6 +395,7 @@ def run_search(args: argparse.Namespace) -> int:
         gpus_per_trial=(args.gpus_per_trial if args.gpus_per_trial is not None
                         else resources["gpu"]),
         max_concurrent=args.max_concurrent, address=args.address,
+        max_failures=args.max_failures,
     )
     import optuna
 
@@ -451,8 +460,11 @@ def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespac
 def _write_search_report(opts, outcome) -> None:
     """The report of what the study holds now; a failure here loses nothing already stored."""
     from nas.report import default_report_path, write_report
+    from nas.storage import is_url
 
-    path = default_report_path(opts.results_dir, opts.study_name)
+    # The report is for the person at this machine: beside the results, or here for a URI.
+    folder = "results" if is_url(str(opts.results_dir)) else opts.results_dir
+    path = default_report_path(folder, opts.study_name)
     try:
         drawn = write_report(outcome.study, path, storage_url=opts.storage)
     except Exception as exc:  # the study is safe in its storage; 'nas report' can retry

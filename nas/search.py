@@ -14,17 +14,23 @@ loses no finished trial.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import shutil
 import sys
+import tempfile
+import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
 import nas
@@ -33,7 +39,7 @@ from nas.candidate import Candidate
 from nas.errors import NasError
 from nas.report import DEPTH_FIGURE_ID, depth_info, depth_note, plot_depth
 from nas.space import SearchSpace
-from nas.storage import mask, open_storage
+from nas.storage import is_url, mask, open_storage
 from nas.studies import (
     DRIVER_STOPPED,
     PROCESS_LOST,
@@ -44,7 +50,7 @@ from nas.studies import (
 
 # Results every trial reports with its last epoch and that the study keeps.
 TRIAL_ATTRS = ("epochs", "layers", "blocks", "params", "seconds", "images_per_second", "node",
-               "test_accuracy", "checkpoint", "device")
+               "test_accuracy", "checkpoint", "device", "resumed_from")
 # The useful-depth analysis of a complete trial (nas.depth), kept beside them.
 DEPTH_ATTRS = ("useful_blocks", "total_blocks", "useful_layers", "total_layers", "block_names",
                "block_importance", "essential", "removable", "lesion_curve", "gate_means",
@@ -58,7 +64,7 @@ class SearchOptions:
     space: SearchSpace
     study_name: str
     storage: str
-    results_dir: Path
+    results_dir: str | Path  # a folder (shared by every node on a cluster) or a storage URI
     trials: int
     data_dir: str | None = None
     download: bool = False
@@ -66,7 +72,14 @@ class SearchOptions:
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
     address: str | None = None
+    max_failures: int = 2
     out: Any = field(default=sys.stderr, repr=False)
+
+    def results(self, *parts: str) -> str:
+        """A location under ``results_dir/<study>/``: an absolute path, or a URI."""
+        if is_url(str(self.results_dir)):
+            return "/".join([str(self.results_dir).rstrip("/"), self.study_name, *parts])
+        return str(Path(self.results_dir).resolve().joinpath(self.study_name, *parts))
 
 
 @dataclass
@@ -74,8 +87,8 @@ class SearchOutcome:
     study: optuna.Study
     ran: int
     interrupted: bool
-    checkpoints: Path
-    tune_dir: Path
+    checkpoints: str
+    tune_dir: str
 
 
 # --- the trial, as it runs on a Ray worker -------------------------------------------
@@ -93,20 +106,31 @@ def run_trial(config: dict[str, Any]) -> None:
     from ray import tune
 
     from nas.errors import Diverged
-    from nas.train import save_checkpoint, train
+    from nas.train import train
 
     started = time.perf_counter()
     candidate = Candidate.from_dict(config["candidate"])
     node = ray.get_runtime_context().get_node_id()
     fault = injected_fault(config["trial_number"])
+    resume = _restored_state()  # set when Tune restarts a trial lost with its node
     static = {"node": node, "device": config["device"]}
+    if resume is not None:
+        static["resumed_from"] = int(resume["epoch"])
     last: dict[str, Any] = {}
+    state_dir = Path(tempfile.mkdtemp(prefix="resnas-state-"))
+
+    def save_state(state: dict[str, Any]) -> None:
+        import torch
+
+        torch.save(state, state_dir / STATE_FILE)
 
     def report(epoch: int, metrics: dict[str, float]) -> bool:
         last.clear()
         last.update(metrics, epoch=epoch, **static)
         if epoch < candidate.epochs:
-            tune.report(dict(last))
+            # Each epoch's state goes with its result into Tune's storage; a trial whose
+            # node dies is restarted there from it (FailureConfig.max_failures).
+            tune.report(dict(last), checkpoint=tune.Checkpoint.from_directory(str(state_dir)))
         return False
 
     try:
@@ -116,9 +140,8 @@ def run_trial(config: dict[str, Any]) -> None:
             raise MemoryError(f"injected out-of-memory in trial {config['trial_number']}")
         splits = _cached_splits(candidate, config)
         result = train(candidate, splits, report=report, device=config["device"],
-                       threads=config["threads"])
-        path = Path(config["checkpoint_dir"]) / f"trial-{config['trial_number']}.pt"
-        save_checkpoint(path, result.model, splits, extra={"result": result.to_dict()})
+                       threads=config["threads"], resume=resume, on_state=save_state)
+        path = save_trial_checkpoint(config, result, splits)
         final = {**last, "test_accuracy": result.test_accuracy, "epochs": result.epochs,
                  "layers": result.layers, "blocks": result.blocks, "params": result.params,
                  "seconds": time.perf_counter() - started,
@@ -134,6 +157,57 @@ def run_trial(config: dict[str, Any]) -> None:
         # val_accuracy is there because Tune insists every result carries the metric.
         tune.report({**static, "val_accuracy": math.nan, "error": message,
                      "fail_reason": "error"})
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+STATE_FILE = "training-state.pt"
+
+
+def _restored_state() -> dict[str, Any] | None:
+    """The training state of the trial's last checkpoint, when Tune restored the trial."""
+    import torch
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    try:
+        with checkpoint.as_directory() as folder:
+            return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged state is never loaded half-way
+        print(f"resnas: the trial's last checkpoint cannot be read ({type(exc).__name__}: "
+              f"{' '.join(str(exc).split())[:200]}); training it again from scratch",
+              file=sys.stderr)
+        return None
+
+
+def save_trial_checkpoint(config: dict[str, Any], result, splits) -> str:
+    """The trained network, as ``nas train --save`` writes it, where ``--results`` says.
+
+    A local or shared folder is written directly; a URI (``s3://``, ``gs://`` …)
+    through pyarrow's filesystems, as Ray Tune writes its own storage.
+    """
+    from nas.train import save_checkpoint
+
+    name = f"trial-{config['trial_number']}.pt"
+    target = config["checkpoint_dir"]
+    if not is_url(target):
+        path = save_checkpoint(Path(target) / name, result.model, splits,
+                               extra={"result": result.to_dict()})
+        return str(path)
+    import pyarrow.fs
+
+    with tempfile.TemporaryDirectory(prefix="resnas-ckpt-") as folder:
+        local = save_checkpoint(Path(folder) / name, result.model, splits,
+                                extra={"result": result.to_dict()})
+        uri = f"{target.rstrip('/')}/{name}"
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(uri)
+        filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        pyarrow.fs.copy_files(str(local), path, destination_filesystem=filesystem)
+    return uri
+
+
 
 
 def depth_figures(model, splits, tolerance: float) -> dict[str, Any]:
@@ -213,12 +287,19 @@ def _ray_classes():
             self.counts: Counter[str] = Counter()
             self.driver = this_driver()
 
+        def __getstate__(self) -> dict:
+            # Ray Tune pickles the searcher into tune/run-*/tuner.pkl: no password there.
+            state = self.__dict__.copy()
+            state["opts"] = replace(self.opts, storage=mask(self.opts.storage))
+            return state
+
         def suggest(self, trial_id: str) -> dict | None:
             if self.budget <= 0:
                 return Searcher.FINISHED
             trial = self.study.ask()
             candidate = self.space.suggest(trial)
             trial.set_user_attr("driver", self.driver)
+            beat(self.study, trial)  # from now on a silent driver makes the trial stale
             trial.set_user_attr("candidate", candidate.to_dict())
             # CPU results depend on the thread count: kept so a retrain can match it.
             trial.set_user_attr("threads", self.threads)
@@ -229,8 +310,7 @@ def _ray_classes():
                 "threads": self.threads, "device": self.device,
                 "data_dir": self.opts.data_dir, "download": self.opts.download,
                 "usefulness": self.space.usefulness,
-                "checkpoint_dir": str(self.opts.results_dir.resolve() / self.study.study_name
-                                      / "checkpoints"),
+                "checkpoint_dir": self.opts.results("checkpoints"),
             }
 
         def observe(self, trial_id: str, result: dict) -> bool:
@@ -358,6 +438,42 @@ def _ray_classes():
     return StudySearcher, PrunerScheduler
 
 
+def beat(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Record the trial's heartbeat where the storage keeps them (RDB with heartbeats on)."""
+    storage = study._storage
+    if is_heartbeat_enabled(storage):
+        storage.record_heartbeat(trial._trial_id)
+
+
+@contextlib.contextmanager
+def heartbeats(study: optuna.Study, live: Callable[[], list[optuna.Trial]]):
+    """Keep beating for every running trial while the search runs.
+
+    Another driver on the same study (on any host) then tells a dead driver's
+    trials by their stale heartbeat and fails them (nas.studies.recover_stale_trials).
+    """
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        yield
+        return
+    stop = threading.Event()
+    interval = storage.get_heartbeat_interval() or 60
+
+    def run() -> None:
+        while not stop.wait(interval):
+            for trial in live():
+                with contextlib.suppress(Exception):  # a missed beat is retried next round
+                    beat(study, trial)
+
+    thread = threading.Thread(target=run, name="resnas-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def fail_and_retry(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     trial.set_user_attr("fail_reason", reason)
     study.tell(trial, state=TrialState.FAIL)
@@ -430,8 +546,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         budget = opts.trials - finished
         if space.sampler["name"] == "grid":
             budget = min(budget, grid_size(space) - finished)
-        checkpoints = opts.results_dir / opts.study_name / "checkpoints"
-        tune_dir = (opts.results_dir / opts.study_name / "tune").resolve()
+        checkpoints, tune_dir = opts.results("checkpoints"), opts.results("tune")
         if budget <= 0:
             print(f"study '{opts.study_name}' already holds {finished} finished "
                   f"trials (asked for {opts.trials}); nothing to run", file=opts.out)
@@ -461,15 +576,19 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
             ),
             run_config=tune.RunConfig(
                 name=time.strftime("run-%Y%m%d-%H%M%S"),
-                storage_path=str(tune_dir),
+                storage_path=tune_dir,
                 verbose=0,
                 log_to_file=True,
-                failure_config=tune.FailureConfig(max_failures=0),
+                # A trial whose worker or node dies restarts from its last epoch's state;
+                # failures inside training are reported as results, never retried.
+                failure_config=tune.FailureConfig(max_failures=opts.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             ),
         )
         interrupted = False
         try:
-            tuner.fit()
+            with heartbeats(study, lambda: list(searcher.live.values())):
+                tuner.fit()
         except KeyboardInterrupt:
             interrupted = True
         finally:

@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 import yaml
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.candidate import Candidate
@@ -55,14 +56,24 @@ def _driver_alive(driver: str) -> bool | None:
 
 
 def recover_stale_trials(study: optuna.Study) -> int:
-    """Trials left RUNNING by a driver that died: FAIL them and queue their candidates again."""
+    """Trials left RUNNING by a driver that died: FAIL them and queue their candidates again.
+
+    A driver on this host is checked by its process; one on another host by the
+    trial's heartbeat, where the storage keeps heartbeats (RDB storages do).
+    """
+    storage = study._storage
+    stale = set(storage._get_stale_trial_ids(study._study_id)
+                if is_heartbeat_enabled(storage) else ())
     count = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        driver = trial.user_attrs.get("driver", "")
-        if _driver_alive(driver) is False:
-            storage = study._storage
-            storage.set_trial_user_attr(trial._trial_id, "fail_reason", DRIVER_STOPPED)
-            if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+        alive = _driver_alive(trial.user_attrs.get("driver", ""))
+        if alive is False or (alive is None and trial._trial_id in stale):
+            try:
+                storage.set_trial_user_attr(trial._trial_id, "fail_reason", DRIVER_STOPPED)
+                failed = storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another driver recovered it first
+            if failed:
                 study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
                 count += 1
     return count

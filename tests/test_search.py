@@ -359,3 +359,25 @@ def test_two_objectives_give_a_pareto_front(tmp_path) -> None:
     assert sorted(out["pareto_front"]) == sorted(t.number for t in study.best_trials)
     listing = nas("best", "--storage", storage)
     assert "Pareto front" in listing.stdout
+
+
+def test_results_may_be_a_storage_uri(tmp_path) -> None:
+    """--results as a URI: Ray Tune's storage and the trial checkpoints go through it."""
+    space = tmp_path / "uri.yaml"
+    space.write_text(STATES_SPACE.replace("trials: 4", "trials: 1").replace("epochs: 3",
+                                                                            "epochs: 2"))
+    target = tmp_path / "remote"
+    uri = f"file://{target}"
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    study = optuna.create_study(study_name="states", storage=storage, direction="maximize")
+    study.enqueue_trial({"lr": 0.05})
+    proc = subprocess.run([sys.executable, "-m", "nas.cli", "search", "--space", str(space),
+                           "--storage", storage, "--results", uri],
+                          cwd=tmp_path, text=True, capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (trial,) = optuna.load_study(study_name="states", storage=storage).get_trials()
+    assert trial.state == TrialState.COMPLETE
+    assert trial.user_attrs["checkpoint"] == f"{uri}/states/checkpoints/trial-0.pt"
+    assert (target / "states" / "checkpoints" / "trial-0.pt").is_file()
+    assert list((target / "states" / "tune").glob("run-*/*/result.json"))
+    assert (tmp_path / "results" / "states" / "report.html").is_file()  # the report stays local
