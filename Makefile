@@ -20,10 +20,9 @@ search: $(STAMP)
 train: $(STAMP)
 	$(BIN)/nas train --config search_spaces/resnet20.yaml
 
-## test: run the whole test suite (installs Chromium for the report's browser test if it can)
+## test: run the whole test suite (installs Chromium and PostgreSQL for their tests if it can)
 test: $(STAMP)
-	bash scripts/install-chromium.sh
-	bash scripts/install-postgres.sh
+	bash scripts/install-test-packages.sh
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

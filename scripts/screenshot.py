@@ -4,7 +4,7 @@
         depth-sweep=docs/degradation.png depth=docs/degradation-depth.png
 
 Each ``ID=FILE`` saves the figure with that element id (see nas.report.SECTIONS).
-Needs Chromium (scripts/install-chromium.sh) and the test extra's playwright.
+Needs Chromium (scripts/install-test-packages.sh) and the test extra's playwright.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def main(argv: list[str]) -> int:
     chromium = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
                                                     "google-chrome"))), None)
     if chromium is None:
-        print("screenshot: Chromium not found; run scripts/install-chromium.sh", file=sys.stderr)
+        print("screenshot: Chromium not found; run scripts/install-test-packages.sh",
+              file=sys.stderr)
         return 2
     from playwright.sync_api import sync_playwright
 

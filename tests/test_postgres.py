@@ -1,7 +1,7 @@
 """Storages that several ``nas search`` drivers share at once: a real PostgreSQL, and SQLite.
 
-The PostgreSQL tests start Debian's server (scripts/install-postgres.sh installs it) from
-a temporary folder on 127.0.0.1 and a free port, with a user that has a password, and
+The PostgreSQL tests start Debian's server (scripts/install-test-packages.sh installs
+it) from a temporary folder on 127.0.0.1 and a free port, with a user that has a password, and
 skip, saying so, only where its binaries are absent.
 """
 
@@ -111,7 +111,7 @@ def postgres():
     bindir = _postgres_bin()
     if bindir is None:
         pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin "
-                    "(bash scripts/install-postgres.sh installs Debian's)")
+                    "(bash scripts/install-test-packages.sh installs Debian's)")
     import psycopg2  # the test extra has it: a missing driver is a failure, not a skip
 
     # Not under pytest's tmp folder: that one is private to us and the server runs as the

@@ -243,7 +243,7 @@ CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
 def test_report_renders_every_figure_in_chromium_without_errors(sweep) -> None:
     chromium = _chromium()
     if chromium is None:
-        pytest.skip("Chromium is not installed and scripts/install-chromium.sh could not "
+        pytest.skip("Chromium is not installed and scripts/install-test-packages.sh could not "
                     "install it here (it needs apt-get and root or password-less sudo)")
     from playwright.sync_api import sync_playwright
 
