@@ -450,7 +450,8 @@ def heartbeats(study: optuna.Study, live: Callable[[], list[optuna.Trial]]):
     """Keep beating for every running trial while the search runs.
 
     Another driver on the same study (on any host) then tells a dead driver's
-    trials by their stale heartbeat and fails them (nas.studies.recover_stale_trials).
+    trials by their stale heartbeat and fails them (nas.studies.recover_stale_trials),
+    when it starts and, while it runs, after every beat.
     """
     storage = study._storage
     if not is_heartbeat_enabled(storage):
@@ -464,6 +465,8 @@ def heartbeats(study: optuna.Study, live: Callable[[], list[optuna.Trial]]):
             for trial in live():
                 with contextlib.suppress(Exception):  # a missed beat is retried next round
                     beat(study, trial)
+            with contextlib.suppress(Exception):  # likewise a missed check
+                recover_stale_trials(study)
 
     thread = threading.Thread(target=run, name="resnas-heartbeat", daemon=True)
     thread.start()
