@@ -537,6 +537,8 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
 
     space = opts.space
     started_ray = _start_ray(opts)
+    if opts.address or os.environ.get("RAY_ADDRESS"):
+        _warn_about_local_paths(opts)
     try:
         cluster = ray.cluster_resources()
         concurrent = _concurrency(opts, cluster)
@@ -601,6 +603,20 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _warn_about_local_paths(opts: SearchOptions) -> None:
+    """On a cluster, relative paths name a folder of one node (under `ray job submit`, of
+    the job's temporary copy of --working-dir): say so before hours of trials land there."""
+    results = str(opts.results_dir)
+    if not is_url(results) and not Path(results).is_absolute():
+        print(f"warning: --results {results} is a relative folder; on a cluster pass one "
+              "every node reaches (an absolute shared path) or a URI such as s3://bucket/nas",
+              file=opts.out)
+    if opts.storage.startswith("sqlite:///") and not opts.storage.startswith("sqlite:////"):
+        print(f"warning: --storage {opts.storage} is a relative SQLite file; under 'ray job "
+              "submit' it lands in the job's temporary folder: use an absolute path or "
+              "PostgreSQL", file=opts.out)
 
 
 def _start_ray(opts: SearchOptions) -> bool:

@@ -381,3 +381,24 @@ def test_results_may_be_a_storage_uri(tmp_path) -> None:
     assert (target / "states" / "checkpoints" / "trial-0.pt").is_file()
     assert list((target / "states" / "tune").glob("run-*/*/result.json"))
     assert (tmp_path / "results" / "states" / "report.html").is_file()  # the report stays local
+
+
+def test_cluster_searches_warn_about_paths_of_one_node(tmp_path) -> None:
+    import io
+
+    from nas.search import SearchOptions, _warn_about_local_paths
+    from nas.space import load_space
+
+    space = load_space(ROOT / "search_spaces" / "resnet-digits.yaml")
+    out = io.StringIO()
+    _warn_about_local_paths(SearchOptions(space=space, study_name="s", results_dir="results",
+                                          storage="sqlite:///results/nas.db", trials=1, out=out))
+    assert "--results results is a relative folder" in out.getvalue()
+    assert "--storage sqlite:///results/nas.db is a relative SQLite file" in out.getvalue()
+    quiet = io.StringIO()
+    _warn_about_local_paths(SearchOptions(space=space, study_name="s", results_dir=tmp_path,
+                                          storage=f"sqlite:///{tmp_path}/nas.db", trials=1,
+                                          out=quiet))
+    _warn_about_local_paths(SearchOptions(space=space, study_name="s", results_dir="s3://b/n",
+                                          storage="postgresql://u:p@h/db", trials=1, out=quiet))
+    assert quiet.getvalue() == ""
