@@ -1,0 +1,70 @@
+"""Nothing run from a file, nothing exposed without a warning."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import torch
+
+
+class Planted:
+    """Unpickling this runs code: a checkpoint that holds it must never be loaded."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mknod, (self.marker,))
+
+
+def test_a_checkpoint_carrying_code_is_refused_without_running_it(tmp_path) -> None:
+    marker = tmp_path / "code-ran"
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": 1, "candidate": {}, "payload": Planted(str(marker))}, bad)
+    for command in (["analyze", str(bad)], ["compress", str(bad)]):
+        proc = subprocess.run([sys.executable, "-m", "nas.cli", *command], cwd=tmp_path,
+                              text=True, capture_output=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert "not a resnas checkpoint" in proc.stderr and proc.stderr.count("\n") == 1
+        assert not marker.exists()
+
+
+def test_a_yaml_tag_that_would_run_code_is_refused(tmp_path) -> None:
+    marker = tmp_path / "code-ran"
+    space = tmp_path / "evil.yaml"
+    space.write_text(f"name: !!python/object/apply:os.mknod ['{marker}']\nspace: {{}}\n")
+    proc = subprocess.run([sys.executable, "-m", "nas.cli", "train", "--config", str(space)],
+                          cwd=tmp_path, text=True, capture_output=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert not marker.exists()
+
+
+def test_the_dashboard_warns_before_binding_beyond_loopback(tmp_path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    import optuna
+
+    optuna.create_study(study_name="s", storage=storage)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nas.cli", "dashboard", "--storage", storage, "--host", "0.0.0.0",
+         "--port", str(port)], cwd=tmp_path, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        time.sleep(3)
+        assert server.poll() is None
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    err = server.stderr.read()
+    assert "warning: binding to 0.0.0.0 exposes the study to the network" in err
