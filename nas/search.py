@@ -531,6 +531,8 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
 
 def run_search(opts: SearchOptions) -> SearchOutcome:
     """Run trials until the study holds ``opts.trials`` finished ones."""
+    if not (opts.address or os.environ.get("RAY_ADDRESS")):
+        _loopback_only()
     import ray
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
@@ -617,6 +619,18 @@ def _warn_about_local_paths(opts: SearchOptions) -> None:
         print(f"warning: --storage {opts.storage} is a relative SQLite file; under 'ray job "
               "submit' it lands in the job's temporary folder: use an absolute path or "
               "PostgreSQL", file=opts.out)
+
+
+def _loopback_only() -> None:
+    """Keep a private local Ray on 127.0.0.1.
+
+    On Linux, Ray resolves even ``_node_ip_address="127.0.0.1"`` to the machine's
+    network address and its daemons (GCS, raylet, agents, workers) then listen on
+    every interface. With its cluster mode off (the Windows/macOS default, set here
+    before Ray is imported, and inherited by its daemons) the node address stays
+    the loopback one, and so does every server. A user's own setting wins.
+    """
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 def _start_ray(opts: SearchOptions) -> bool:

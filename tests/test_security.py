@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import psutil
+import pytest
 import torch
 
 
@@ -68,3 +71,67 @@ def test_the_dashboard_warns_before_binding_beyond_loopback(tmp_path) -> None:
             server.wait()
     err = server.stderr.read()
     assert "warning: binding to 0.0.0.0 exposes the study to the network" in err
+
+
+SLOW_SPACE = """\
+name: bind
+dataset: digits
+epochs: 30
+trials: 1
+space:
+  blocks_per_stage: 3
+  width: 8
+  batch_size: 16
+sampler: {name: random, seed: 0}
+pruner: {name: none}
+usefulness: {enabled: false}
+"""
+
+
+@pytest.mark.slow
+def test_a_local_search_listens_on_loopback_only(tmp_path) -> None:
+    """Every TCP port that the search's processes (driver, Ray's daemons, workers) listen on."""
+    space = tmp_path / "bind.yaml"
+    space.write_text(SLOW_SPACE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "nas.cli", "search", "--space", str(space), "--storage",
+         f"sqlite:///{tmp_path / 'nas.db'}", "--results", str(tmp_path / "results")],
+        cwd=tmp_path, env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True)
+    listening: dict[str, str] = {}
+    try:
+        # Sample while Ray starts and the trial trains (30 epochs outlast the window).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert driver.poll() is None, driver.stderr.read()[-3000:]
+            for process in _session(driver.pid):
+                for conn in _listening(process):
+                    listening[f"{conn.laddr.ip}:{conn.laddr.port}"] = process.name()
+            time.sleep(1)
+    finally:
+        for process in _session(driver.pid):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        driver.wait(timeout=30)
+    assert len(listening) >= 3, listening  # the GCS, the raylet and the driver at least
+    exposed = {addr: name for addr, name in listening.items()
+               if not addr.startswith(("127.0.0.1:", "::ffff:127.0.0.1:", "::1:"))}
+    assert exposed == {}
+
+
+def _session(sid: int) -> list[psutil.Process]:
+    """The processes of a session: the driver and every Ray process it started."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getsid(process.pid) == sid:
+                found.append(process)
+    return found
+
+
+def _listening(process: psutil.Process) -> list:
+    try:
+        return [c for c in process.net_connections(kind="tcp") if c.status == "LISTEN"]
+    except (psutil.Error, OSError):
+        return []
