@@ -12,9 +12,11 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,17 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the flag and where to look."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {one_line(message)} "
+                               f"(see '{self.prog} --help')\n")
+
+
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break escaped: a value or file name typed with a newline in
+    it must not split an error in two (str.splitlines() breaks at all of these)."""
+    return _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _number_type(cast: type, allowed: str, ok: Callable[[Any], bool]) -> Callable[[str], Any]:
@@ -343,8 +355,28 @@ def _default_space() -> Path:
     return Path(__file__).resolve().parents[1] / DEFAULT_SPACE
 
 
+def _check_local_resources(args: argparse.Namespace, space, cpus: float, gpus: float) -> None:
+    """What a trial asks for against this machine, before a private Ray is started for it
+    (Ray gets exactly these CPUs; its GPUs are the ones torch sees)."""
+    import torch
+
+    from nas.train import available_cpus
+
+    have_cpus, have_gpus = available_cpus(), torch.cuda.device_count()
+    if cpus > have_cpus:
+        where = ("--cpus-per-trial" if args.cpus_per_trial else
+                 f"{space.path}: trial_resources.cpu")
+        raise NasError(f"{where} {cpus:g}: this machine has {have_cpus} CPU(s) for resnas; "
+                       f"allowed: at most {have_cpus}")
+    if gpus > have_gpus:
+        where = ("--gpus-per-trial" if args.gpus_per_trial is not None else
+                 f"{space.path}: trial_resources.gpu")
+        raise NasError(f"{where} {gpus:g}: this machine has {have_gpus} GPU(s); allowed: "
+                       + (f"at most {have_gpus}" if have_gpus else "0 on a machine without one"))
+
+
 def run_search(args: argparse.Namespace) -> int:
-    from nas.space import load_space
+    from nas.space import NAME_PATTERN, load_space
 
     # Every input is checked before Ray starts.
     space = load_space(args.space or _default_space())
@@ -365,24 +397,36 @@ def run_search(args: argparse.Namespace) -> int:
                            "file's pruner: section")
         changes["pruner"] = {"name": args.pruner}
     space = dataclasses.replace(space, **changes)
-    from nas.storage import is_url, open_storage
+    if args.study is not None and not NAME_PATTERN.fullmatch(args.study):
+        raise NasError(f"--study {args.study}: not a usable study name; allowed: letters, "
+                       "digits, '.', '_', '-' (it names a folder under --results)")
+    from nas.storage import check_storage, is_url, open_storage
 
     results: str | Path = args.results
-    storage = args.storage or DEFAULT_STORAGE
+    # '--storage ""' is a mistake to report (check_storage does), not the default.
+    storage = DEFAULT_STORAGE if args.storage is None else args.storage
     if not is_url(args.results):  # a URI (s3://, gs://, ...) is checked by Ray Tune itself
         results = Path(args.results)
         _check_writable(results / ".probe", flag="--results")
         if args.storage is None and args.results != "results":
             storage = f"sqlite:///{results / 'nas.db'}"
 
-    open_storage(storage)  # a bad URL fails here, before Ray starts
+    # Nothing is written before every input is checked: the storage's form first (a new
+    # SQLite or journal file is created by the search itself, after Ray has started and
+    # found the resources), then the data and the resources, then the storage is opened.
+    storage_exists = check_storage(storage)
+    resources = space.trial_resources
+    cpus = args.cpus_per_trial or resources["cpu"]
+    gpus = args.gpus_per_trial if args.gpus_per_trial is not None else resources["gpu"]
     if not (args.address or os.environ.get("RAY_ADDRESS")):
         from nas import data
 
         # The data, once, here: not a failed trial per worker (a cluster's workers may
         # see other folders than the driver, so there each trial finds its own).
         data.prepare(space.dataset, data_dir=args.data_dir, download=args.download)
-    resources = space.trial_resources
+        _check_local_resources(args, space, cpus, gpus)
+    if storage_exists:
+        open_storage(storage)  # a server or an existing file: a bad one fails before Ray starts
 
     from nas.search import SearchOptions
     from nas.search import run_search as search
@@ -390,10 +434,7 @@ def run_search(args: argparse.Namespace) -> int:
     opts = SearchOptions(
         space=space, study_name=args.study or space.name, storage=storage,
         results_dir=results, trials=args.trials or space.trials, data_dir=args.data_dir,
-        download=args.download,
-        cpus_per_trial=args.cpus_per_trial or resources["cpu"],
-        gpus_per_trial=(args.gpus_per_trial if args.gpus_per_trial is not None
-                        else resources["gpu"]),
+        download=args.download, cpus_per_trial=cpus, gpus_per_trial=gpus,
         max_concurrent=args.max_concurrent, address=args.address,
         max_failures=args.max_failures,
     )
@@ -487,8 +528,8 @@ def _shown_path(path: str | Path) -> str:
 def _open_storage_arg(args: argparse.Namespace):
     from nas.storage import open_storage
 
-    url = args.storage or DEFAULT_STORAGE
-    if not args.storage and not Path("results/nas.db").exists():
+    url = DEFAULT_STORAGE if args.storage is None else args.storage  # '' is an error, below
+    if args.storage is None and not Path("results/nas.db").exists():
         raise NasError(f"no storage at {DEFAULT_STORAGE} (run 'nas search' first, or pass "
                        "--storage)")
     return url, open_storage(url, create=False)
@@ -620,6 +661,10 @@ def run_dashboard(args: argparse.Namespace) -> int:
 def _load_for_analysis(args: argparse.Namespace):
     """The checkpoint's network and the splits it was trained on (same seed, same split)."""
     _check_data_args(args)
+    if Path(args.checkpoint).is_dir():  # these two before torch's seconds of importing
+        raise NasError(f"{args.checkpoint}: is a folder; allowed: a checkpoint file")
+    if not Path(args.checkpoint).is_file():
+        raise NasError(f"{args.checkpoint}: checkpoint not found")
     from nas import data
     from nas.train import available_cpus, load_checkpoint, resolve_device
 
@@ -628,7 +673,9 @@ def _load_for_analysis(args: argparse.Namespace):
     import torch
 
     torch.set_num_threads(torch_threads)
-    model, meta = load_checkpoint(args.checkpoint, device=device)
+    with warnings.catch_warnings():  # the error for a file that is not ours says enough
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        model, meta = load_checkpoint(args.checkpoint, device=device)
     candidate = model.candidate
     dataset = args.dataset or meta["input"]["dataset"]
     splits = data.load(dataset, data_dir=args.data_dir, seed=candidate.seed, device=device,
@@ -642,9 +689,9 @@ def _load_for_analysis(args: argparse.Namespace):
 
 
 def run_analyze(args: argparse.Namespace) -> int:
+    model, splits, _, _ = _load_for_analysis(args)  # checks the input before torch loads
     from nas.depth import analyze
 
-    model, splits, _, _ = _load_for_analysis(args)
     report = analyze(model, splits.val_x, splits.val_y, tolerance=args.tolerance)
     if args.json:
         print(json.dumps(report.to_dict()))
@@ -656,11 +703,11 @@ def run_analyze(args: argparse.Namespace) -> int:
 def run_compress(args: argparse.Namespace) -> int:
     if args.save:
         _check_writable(Path(args.save))
+    model, splits, device, threads = _load_for_analysis(args)  # checks input before torch
     from nas.compress import compress
     from nas.depth import analyze
     from nas.train import save_checkpoint
 
-    model, splits, device, threads = _load_for_analysis(args)
     report = analyze(model, splits.val_x, splits.val_y, tolerance=args.tolerance)
     print(report.summary(), file=sys.stderr, flush=True)
     result = compress(model, splits, report, epochs=args.epochs, threads=threads, device=device)
@@ -710,7 +757,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nas: {exc}; try a lower lr or a smaller network", file=sys.stderr)
         return 1
     except NasError as exc:
-        print(f"nas: error: {exc}", file=sys.stderr)
+        print(f"nas: error: {one_line(str(exc))}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         print("nas: interrupted", file=sys.stderr)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 import reprlib
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     import optuna
 
 MAX_FILE_BYTES = 1 << 20
+# A study's name: it names a folder under results/, so no '/', no '..', no leading '-'.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 DATASET_NAMES = (
     "digits", "synthetic", "mnist", "fashion-mnist", "cifar10", "cifar100", "imagefolder",
 )
@@ -337,11 +341,19 @@ def read_yaml(path: str | Path) -> tuple[Any, str]:
     try:
         if path.is_dir():
             raise SpaceError(f"{path}: is a folder; expected a YAML file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SpaceError(f"{path}: file is {size} bytes; allowed: at most {MAX_FILE_BYTES}")
-        with path.open("rb") as handle:  # bounded even if the file grows after stat()
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        # O_NONBLOCK: opening a FIFO nobody writes to would otherwise wait forever; fstat of
+        # what was opened (not of the name, which may change) then refuses anything that is
+        # not a regular file: a pipe, a socket or a device such as /dev/zero.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise SpaceError(f"{path}: not a regular file (a pipe, socket or device); "
+                                 "allowed: a YAML file")
+            if info.st_size > MAX_FILE_BYTES:
+                raise SpaceError(f"{path}: file is {info.st_size} bytes; allowed: at most "
+                                 f"{MAX_FILE_BYTES}")
+            raw = handle.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows meanwhile
         if len(raw) > MAX_FILE_BYTES:
             raise SpaceError(f"{path}: file is over {MAX_FILE_BYTES} bytes; allowed: at most "
                              f"{MAX_FILE_BYTES}")
@@ -541,7 +553,7 @@ def parse_space(data: Any, path: str, text: str = "") -> SearchSpace:
     if "space" not in data:
         raise v.fail("space", "missing; list the architecture and training values under space:")
     name = data["name"] if "name" in data else _default_name(path)
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise v.fail("name", f"got {_show(name)}; allowed: letters, digits, '.', '_', '-' "
                              "(it names a folder under results/)")
     space_map = v.mapping("space", data["space"], tuple(SPACE_PARAMS))

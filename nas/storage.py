@@ -39,7 +39,8 @@ _PIP = {"psycopg2": "psycopg2-binary", "psycopg": "'psycopg[binary]'", "MySQLdb"
 # What two drivers creating one database's tables at once see: the loser is told so.
 _CREATION_RACE = re.compile(r"already exists|duplicate key|unique constraint|"
                             r"UNIQUE constraint failed", re.IGNORECASE)
-_BACKGROUND = re.compile(r"\(Background on this error at: [^)]*\)")
+# SQLAlchemy's additions to a driver's message: a link, and the statement that failed.
+_BACKGROUND = re.compile(r"\(Background on this error at: [^)]*\)|\[SQL: [^\]]*\]")
 
 
 class StorageError(NasError):
@@ -68,6 +69,59 @@ def heartbeat_interval() -> int:
         raise StorageError(f"{HEARTBEAT_ENV}={text!r}: not a whole number of seconds; allowed: "
                            f"an integer of 1 or more (default {HEARTBEAT_S})")
     return value
+
+
+def check_storage(storage: str) -> bool:
+    """Check ``--storage`` without opening or creating anything; True if there is one to open.
+
+    The URL's form, and for a file (SQLite or journal) that it is not a folder and that its
+    folder can be made; a database server is only reached by :func:`open_storage`. Returns
+    False for a file that does not exist yet (``nas search`` creates it once every other
+    input has been checked), True for an existing file or a server URL.
+    """
+    if not storage or not storage.strip():
+        raise StorageError("--storage is empty; allowed: an SQLAlchemy URL such as "
+                           f"{DEFAULT_STORAGE} or a journal file path")
+    if is_url(storage):
+        scheme = urlsplit(storage).scheme
+        if scheme.split("+")[0] not in _KNOWN_DIALECTS:
+            raise _unknown_database(storage, scheme)
+        heartbeat_interval()
+        if scheme.split("+")[0] != "sqlite":
+            return True
+        path = _sqlite_file(storage)
+    else:
+        path = Path(storage)
+    try:
+        if path.is_dir():
+            raise StorageError(f"--storage {mask(storage)}: is a folder; allowed: a file path "
+                               "or an SQLAlchemy URL")
+        if path.exists():
+            return True
+        folder = path.parent
+        while not folder.exists():  # the nearest folder that exists must let us make the rest
+            folder = folder.parent
+        writable = folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+    except OSError as exc:  # e.g. a folder on the way that we may not look into
+        raise StorageError(f"--storage {mask(storage)}: cannot use {path} "
+                           f"({exc.strerror or exc})") from None
+    if not writable:
+        raise StorageError(f"--storage {mask(storage)}: cannot create {path}: {folder} is not "
+                           "a writable folder")
+    return False
+
+
+def _sqlite_file(url: str) -> Path:
+    db = url.split(":///", 1)[1] if ":///" in url else ""
+    if not db or db == ":memory:":
+        raise StorageError(f"--storage {mask(url)}: needs a file, e.g. {DEFAULT_STORAGE}")
+    return Path(db)
+
+
+def _unknown_database(url: str, scheme: str) -> StorageError:
+    return StorageError(f"--storage {mask(url)}: unknown database '{scheme}'; allowed: "
+                        f"{', '.join(_KNOWN_DIALECTS)} URLs (e.g. {DEFAULT_STORAGE}) or a "
+                        "journal file path")
 
 
 def open_storage(storage: str, create: bool = True) -> optuna.storages.BaseStorage:
@@ -100,18 +154,14 @@ def _open_rdb(url: str, create: bool = True) -> optuna.storages.RDBStorage:
     parts = urlsplit(url)
     dialect = parts.scheme.split("+")[0]
     if dialect not in _KNOWN_DIALECTS:
-        raise StorageError(f"--storage {mask(url)}: unknown database '{parts.scheme}'; allowed: "
-                           f"{', '.join(_KNOWN_DIALECTS)} URLs (e.g. {DEFAULT_STORAGE}) or a "
-                           "journal file path")
+        raise _unknown_database(url, parts.scheme)
     interval = heartbeat_interval()
     engine_kwargs: dict = {}
     if dialect == "sqlite":
-        db = url.split(":///", 1)[1] if ":///" in url else ""
-        if not db or db == ":memory:":
-            raise StorageError(f"--storage {url}: needs a file, e.g. {DEFAULT_STORAGE}")
-        if not create and not Path(db).is_file():
-            raise StorageError(f"--storage {url}: no such database file")
-        _make_parent(Path(db), url)
+        db = _sqlite_file(url)
+        if not create and not db.is_file():
+            raise StorageError(f"--storage {mask(url)}: no such database file")
+        _make_parent(db, url)
         # Several processes may write one file: wait on locks instead of failing.
         engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
     else:
