@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -251,7 +252,8 @@ def injected_fault(trial_number: int) -> str | None:
 
     ``RESNAS_INJECT_FAULTS="3:raise,5:oom"`` makes trial 3 raise and trial 5
     fail as if out of memory, so tests exercise the real failure path of a
-    real Ray trial. Unset in normal use.
+    real Ray trial; ``4:kill-driver`` kills the driver (SIGKILL) halfway through
+    recording trial 4's end in the study. Unset in normal use.
     """
     for item in os.environ.get("RESNAS_INJECT_FAULTS", "").split(","):
         number, _, kind = item.partition(":")
@@ -343,6 +345,8 @@ def _ray_classes():
                     trial.set_user_attr(key, result[key])
             epochs = int(result.get("epoch", 0))
             trial.set_user_attr("epochs", epochs)
+            if injected_fault(trial.number) == "kill-driver":  # half recorded, for the tests
+                os.kill(os.getpid(), signal.SIGKILL)
             if trial_id in self.history:
                 trial.set_user_attr("val_history", self.history.pop(trial_id))
             if error and "error" not in result:
