@@ -102,7 +102,7 @@ def test_a_local_search_listens_on_loopback_only(tmp_path) -> None:
     listening: dict[str, str] = {}
     try:
         # Sample while Ray starts and the trial trains (30 epochs outlast the window).
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             assert driver.poll() is None, driver.stderr.read()[-3000:]
             for process in _session(driver.pid):
