@@ -177,6 +177,12 @@ def add_storage_argument(parser: argparse.ArgumentParser) -> None:
                              f"(default: {DEFAULT_STORAGE})")
 
 
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", metavar="NAME",
+                        help="study name (default: the only study in the storage)")
+    add_storage_argument(parser)
+
+
 def add_search_parser(commands) -> None:
     from nas.space import PRUNERS, SAMPLERS
 
@@ -247,9 +253,7 @@ def add_study_parsers(commands) -> None:
                     "candidate as a YAML file that 'nas train --config' retrains.",
         epilog="example: nas best --study resnet-digits --export best.yaml && "
                "nas train --config best.yaml")
-    best.add_argument("--study", metavar="NAME",
-                      help="study name (default: the only study in the storage)")
-    add_storage_argument(best)
+    add_study_arguments(best)
     best.add_argument("--trial", type=non_negative_int, metavar="N",
                       help="this trial instead of the best (e.g. one of a Pareto front)")
     best.add_argument("--export", metavar="FILE", help="write the best candidate here")
@@ -266,9 +270,7 @@ def add_study_parsers(commands) -> None:
                     "'nas search' writes it too, at the end of every search.",
         epilog="example: nas report --study degradation && xdg-open "
                "results/degradation/report.html")
-    report.add_argument("--study", metavar="NAME",
-                        help="study name (default: the only study in the storage)")
-    add_storage_argument(report)
+    add_study_arguments(report)
     report.add_argument("--out", metavar="FILE",
                         help="where to write it (default: results/<study>/report.html)")
     report.add_argument("--json", action="store_true",
