@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 import pwd
 import shutil
@@ -21,12 +20,12 @@ import tempfile
 import textwrap
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 import pytest
+from conftest import dashboard_trials
 from optuna.trial import TrialState
 
 from nas import storage as nas_storage
@@ -262,21 +261,8 @@ def test_dashboard_lists_the_postgres_study(pg_pair) -> None:
          "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, start_new_session=True)
     try:
-        base = f"http://127.0.0.1:{port}"
-        studies = None
-        for _ in range(150):
-            try:
-                with urllib.request.urlopen(f"{base}/api/studies", timeout=2) as r:
-                    studies = json.load(r)["study_summaries"]
-                break
-            except OSError:
-                assert server.poll() is None, server.communicate()[1][-2000:]
-                time.sleep(0.2)
-        assert studies is not None, "the dashboard never answered"
-        entry = next(s for s in studies if s["study_name"] == "pair")
-        with urllib.request.urlopen(f"{base}/api/studies/{entry['study_id']}", timeout=5) as r:
-            detail = json.load(r)
-        assert len(detail["trials"]) == sum(_ran(run) for run in pg_pair["runs"])
+        trials = dashboard_trials(port, server, "pair")
+        assert len(trials) == sum(_ran(run) for run in pg_pair["runs"])
     finally:
         _stop_group(server, wait=10)
     out, err = server.communicate()

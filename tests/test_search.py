@@ -11,11 +11,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import optuna
 import pytest
+from conftest import dashboard_trials
 from optuna.trial import TrialState
 
 pytestmark = pytest.mark.slow
@@ -163,20 +163,7 @@ def test_dashboard_serves_the_study_on_loopback(states_run) -> None:
          "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:
-        base = f"http://127.0.0.1:{port}"
-        studies = None
-        for _ in range(150):
-            try:
-                with urllib.request.urlopen(f"{base}/api/studies", timeout=2) as r:
-                    studies = json.load(r)["study_summaries"]
-                break
-            except OSError:
-                time.sleep(0.2)
-        assert studies is not None, "the dashboard never answered"
-        entry = next(s for s in studies if s["study_name"] == "states")
-        with urllib.request.urlopen(f"{base}/api/studies/{entry['study_id']}", timeout=5) as r:
-            detail = json.load(r)
-        states = sorted(t["state"] for t in detail["trials"])
+        states = sorted(t["state"] for t in dashboard_trials(port, server, "states"))
         assert states == ["Complete", "Fail", "Fail", "Pruned"]
         # bound to loopback only: no other local address answers
         listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
