@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import pickle
 import re
 import time
 from collections.abc import Callable
@@ -292,10 +293,25 @@ def load_checkpoint(path: str | Path,
         model.remove_blocks(list(payload.get("removed", [])))
         model.load_state_dict(payload["state_dict"])
     except Exception as exc:  # noqa: BLE001 - whatever the file holds, it is not ours
-        # torch's weights-only refusal is long and styled; its first line says enough
-        reason = " ".join(str(exc).strip().splitlines()[0].split())[:200] if str(exc) else ""
-        reason = re.sub(r"\x1b\[[0-9;]*m", "", reason) or type(exc).__name__
-        raise NasError(f"{path}: not a resnas checkpoint or corrupt ({reason}); "
+        raise NasError(f"{path}: not a resnas checkpoint or corrupt ({load_failure(exc)}); "
                        "allowed: a file written by 'nas train --save'") from None
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     return model.to(device), meta
+
+
+def load_failure(exc: Exception) -> str:
+    """Why torch could not load a file, in a few words and without torch's advice.
+
+    torch's weights-only refusal suggests retrying with ``weights_only=False``,
+    which would run whatever code the file carries; resnas never does that,
+    so the reason names what the file asked to import instead.
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in text:
+        wanted = re.search(r"unsupported GLOBAL (\S+)", text)
+        if wanted:
+            return (f"it holds Python objects ({wanted.group(1)}) that only unsafe loading "
+                    "would build; refused")
+        return "not a weights-only PyTorch file"
+    first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else ""
+    return first.split(". ")[0].rstrip(".")[:200] or type(exc).__name__

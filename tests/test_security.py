@@ -34,6 +34,9 @@ def test_a_checkpoint_carrying_code_is_refused_without_running_it(tmp_path) -> N
                               text=True, capture_output=True, timeout=120)
         assert proc.returncode == 2, proc.stderr
         assert "not a resnas checkpoint" in proc.stderr and proc.stderr.count("\n") == 1
+        # it names what the file wanted, and never advises the unsafe way to load it
+        assert "posix.mknod" in proc.stderr and "refused" in proc.stderr
+        assert "weights_only" not in proc.stderr
         assert not marker.exists()
 
 
