@@ -15,6 +15,9 @@ loses no finished trial.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
+import io
 import logging
 import math
 import os
@@ -40,7 +43,7 @@ from nas.candidate import Candidate
 from nas.errors import NasError
 from nas.report import DEPTH_FIGURE_ID, depth_info, depth_note, plot_depth
 from nas.space import SearchSpace
-from nas.storage import is_url, mask, open_storage
+from nas.storage import StorageError, is_url, mask, open_storage
 from nas.studies import (
     DRIVER_STOPPED,
     PROCESS_LOST,
@@ -51,7 +54,7 @@ from nas.studies import (
 
 # Results every trial reports with its last epoch and that the study keeps.
 TRIAL_ATTRS = ("epochs", "layers", "blocks", "params", "seconds", "images_per_second", "node",
-               "test_accuracy", "checkpoint", "device", "resumed_from")
+               "test_accuracy", "checkpoint", "device", "resumed_from", "restarted")
 # The useful-depth analysis of a complete trial (nas.depth), kept beside them.
 DEPTH_ATTRS = ("useful_blocks", "total_blocks", "useful_layers", "total_layers", "block_names",
                "block_importance", "essential", "removable", "lesion_curve", "gate_means",
@@ -113,17 +116,22 @@ def run_trial(config: dict[str, Any]) -> None:
     candidate = Candidate.from_dict(config["candidate"])
     node = ray.get_runtime_context().get_node_id()
     fault = injected_fault(config["trial_number"])
-    resume = _restored_state()  # set when Tune restarts a trial lost with its node
+    resume, unreadable = _restored_state()  # a state when Tune restarts a trial lost with its node
     static = {"node": node, "device": config["device"]}
     if resume is not None:
         static["resumed_from"] = int(resume["epoch"])
+    if unreadable:
+        static["restarted"] = unreadable
     last: dict[str, Any] = {}
     state_dir = Path(tempfile.mkdtemp(prefix="resnas-state-"))
 
     def save_state(state: dict[str, Any]) -> None:
-        import torch
-
-        torch.save(state, state_dir / STATE_FILE)
+        restarted = resume is not None or bool(unreadable)
+        if fault in CHECKPOINT_FAULTS and not restarted and state["epoch"] == 2:
+            os._exit(1)  # the worker dies, as with its node; Tune restores the trial
+        write_state(state_dir, state)
+        if fault in CHECKPOINT_FAULTS and not restarted and state["epoch"] == 1:
+            damage_state(state_dir, fault)
 
     def report(epoch: int, metrics: dict[str, float]) -> bool:
         last.clear()
@@ -137,7 +145,7 @@ def run_trial(config: dict[str, Any]) -> None:
     try:
         if fault == "raise":
             raise RuntimeError(f"injected fault in trial {config['trial_number']}")
-        if fault == "oom":
+        if fault == "oom":  # what a CUDA or host allocation failure raises
             raise MemoryError(f"injected out-of-memory in trial {config['trial_number']}")
         splits = _cached_splits(candidate, config)
         result = train(candidate, splits, report=report, device=config["device"],
@@ -157,30 +165,77 @@ def run_trial(config: dict[str, Any]) -> None:
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
         # val_accuracy is there because Tune insists every result carries the metric.
         tune.report({**static, "val_accuracy": math.nan, "error": message,
-                     "fail_reason": "error"})
+                     "fail_reason": failure_reason(exc)})
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
 STATE_FILE = "training-state.pt"
+DIGEST_FILE = "training-state.sha256"
 
 
-def _restored_state() -> dict[str, Any] | None:
-    """The training state of the trial's last checkpoint, when Tune restored the trial."""
+def write_state(folder: Path, state: dict[str, Any]) -> None:
+    """The training state and its SHA-256, so a damaged copy is never loaded as good."""
     import torch
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    (folder / STATE_FILE).write_bytes(data)
+    (folder / DIGEST_FILE).write_text(hashlib.sha256(data).hexdigest())
+
+
+def read_state(folder: Path) -> dict[str, Any]:
+    """A state :func:`write_state` wrote; raises ValueError when it is not intact."""
+    import torch
+
+    from nas.train import load_failure
+
+    state_file, digest_file = folder / STATE_FILE, folder / DIGEST_FILE
+    if not state_file.is_file() or not digest_file.is_file():
+        raise ValueError(f"{STATE_FILE} or its digest is missing")
+    data = state_file.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest_file.read_text().strip():
+        raise ValueError(f"{STATE_FILE} does not match its SHA-256 ({len(data)} bytes)")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - intact bytes torch still cannot read
+        raise ValueError(load_failure(exc)) from None
+
+
+def _restored_state() -> tuple[dict[str, Any] | None, str]:
+    """The training state of the trial's last checkpoint when Tune restored the trial,
+    or why it cannot be used (then the trial trains again from scratch)."""
     from ray import tune
 
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        return None
+        return None, ""
     try:
         with checkpoint.as_directory() as folder:
-            return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+            return read_state(Path(folder)), ""
     except Exception as exc:  # noqa: BLE001 - a damaged state is never loaded half-way
-        print(f"resnas: the trial's last checkpoint cannot be read ({type(exc).__name__}: "
-              f"{' '.join(str(exc).split())[:200]}); training it again from scratch",
-              file=sys.stderr)
-        return None
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        return None, f"its last checkpoint is unreadable ({reason})"
+
+
+# Faults the tests inject into a trial's own checkpoints: its worker dies in epoch 2,
+# after the state of epoch 1 was checkpointed intact, truncated, bit-flipped or deleted.
+CHECKPOINT_FAULTS = ("crash", "truncate-checkpoint", "corrupt-checkpoint",
+                     "delete-checkpoint")
+
+
+def damage_state(folder: Path, fault: str) -> None:
+    state = folder / STATE_FILE
+    data = state.read_bytes()
+    if fault == "truncate-checkpoint":
+        state.write_bytes(data[: len(data) // 2])
+    elif fault == "corrupt-checkpoint":  # same size, a few bytes flipped mid-file
+        middle = len(data) // 2
+        state.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 8])
+                          + data[middle + 8:])
+    elif fault == "delete-checkpoint":
+        state.unlink()
 
 
 def save_trial_checkpoint(config: dict[str, Any], result, splits) -> str:
@@ -247,13 +302,23 @@ def _cached_splits(candidate: Candidate, config: dict[str, Any]):
     return _SPLITS[key]
 
 
+def failure_reason(exc: Exception) -> str:
+    """The short reason a study records for a trial that raised."""
+    import torch
+
+    if isinstance(exc, MemoryError | torch.OutOfMemoryError):
+        return "out of memory"
+    return "error"
+
+
 def injected_fault(trial_number: int) -> str | None:
     """A fault to inject into this trial, for the reliability tests.
 
     ``RESNAS_INJECT_FAULTS="3:raise,5:oom"`` makes trial 3 raise and trial 5
     fail as if out of memory, so tests exercise the real failure path of a
     real Ray trial; ``4:kill-driver`` kills the driver (SIGKILL) halfway through
-    recording trial 4's end in the study. Unset in normal use.
+    recording trial 4's end in the study; the :data:`CHECKPOINT_FAULTS` kill
+    the trial's worker after damaging its last checkpoint. Unset in normal use.
     """
     for item in os.environ.get("RESNAS_INJECT_FAULTS", "").split(","):
         number, _, kind = item.partition(":")
@@ -269,6 +334,7 @@ def _ray_classes():
     """Defined on first use, so that importing nas.search does not import Ray."""
     from ray.tune.schedulers import FIFOScheduler, TrialScheduler
     from ray.tune.search import Searcher
+    from ray.tune.stopper import Stopper
 
     class StudySearcher(Searcher):
         """Ask-and-tell bridge: Tune asks for configs, Optuna supplies and records them."""
@@ -282,12 +348,15 @@ def _ray_classes():
             self.prune = not isinstance(study.pruner, optuna.pruners.NopPruner)
             # Optuna keeps per-epoch values only for single-objective studies.
             self.single = len(space.objectives) == 1
-            self.history: dict[str, list[float]] = {}
+            self.history: dict[str, dict[int, float]] = {}  # per trial, epoch -> val
             self.live: dict[str, optuna.Trial] = {}
             self.pruned: set[str] = set()
+            self.restarted: set[str] = set()  # trials whose restart from scratch was said
             self.errors: dict[str, str] = {}
             self.counts: Counter[str] = Counter()
             self.driver = this_driver()
+            # Set when the storage stayed unreachable: the search then stops, writing nothing
+            self.storage_error: StorageError | None = None
 
         def __getstate__(self) -> dict:
             # Ray Tune pickles the searcher into tune/run-*/tuner.pkl: no password there.
@@ -295,6 +364,7 @@ def _ray_classes():
             state["opts"] = replace(self.opts, storage=mask(self.opts.storage))
             return state
 
+        @_until_storage_fails(Searcher.FINISHED)
         def suggest(self, trial_id: str) -> dict | None:
             if self.budget <= 0:
                 return Searcher.FINISHED
@@ -315,16 +385,23 @@ def _ray_classes():
                 "checkpoint_dir": self.opts.results("checkpoints"),
             }
 
+        @_until_storage_fails(True)  # and stop the trial
         def observe(self, trial_id: str, result: dict) -> bool:
             """Record one epoch in the study; true when the trial must stop."""
             trial = self.live.get(trial_id)
             if trial is None:
                 return False
+            if "restarted" in result and trial_id not in self.restarted:
+                self.restarted.add(trial_id)
+                print(f"trial {trial.number:>3} restarted from scratch: {result['restarted']}",
+                      file=self.opts.out, flush=True)
             if "epoch" in result and "val_accuracy" in result:
-                if self.single:
-                    trial.report(float(result["val_accuracy"]), int(result["epoch"]))
-                else:
-                    self.history.setdefault(trial_id, []).append(float(result["val_accuracy"]))
+                epoch, value = int(result["epoch"]), float(result["val_accuracy"])
+                seen = self.history.setdefault(trial_id, {})
+                if epoch not in seen:  # a trial restarted from scratch repeats its epochs
+                    seen[epoch] = value
+                    if self.single:
+                        trial.report(value, epoch)
             if "error" in result:
                 return True
             if "checkpoint" in result:  # the final report: training is over, nothing to prune
@@ -334,6 +411,7 @@ def _ray_classes():
                 return True
             return False
 
+        @_until_storage_fails(None)
         def on_trial_complete(self, trial_id: str, result: dict | None = None,
                               error: bool = False) -> None:
             trial = self.live.pop(trial_id, None)
@@ -347,8 +425,9 @@ def _ray_classes():
             trial.set_user_attr("epochs", epochs)
             if injected_fault(trial.number) == "kill-driver":  # half recorded, for the tests
                 os.kill(os.getpid(), signal.SIGKILL)
-            if trial_id in self.history:
-                trial.set_user_attr("val_history", self.history.pop(trial_id))
+            history = self.history.pop(trial_id, {})
+            if not self.single and history:  # Optuna keeps no per-epoch values for these
+                trial.set_user_attr("val_history", [history[e] for e in sorted(history)])
             if error and "error" not in result:
                 # Not the candidate's fault: its worker died. Record why, run it again.
                 trial.set_user_attr("error", self.errors.get(trial_id, "the worker died"))
@@ -421,6 +500,18 @@ def _ray_classes():
             self.live.clear()
             return count
 
+    class StorageStopper(Stopper):
+        """Ends the whole run once the searcher could not reach the storage."""
+
+        def __init__(self, searcher: StudySearcher) -> None:
+            self.searcher = searcher
+
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return self.searcher.storage_error is not None
+
     class PrunerScheduler(FIFOScheduler):
         """Stops a trial when the study's Optuna pruner says so, after every epoch."""
 
@@ -439,7 +530,26 @@ def _ray_classes():
                 self.searcher.note_error(trial.trial_id, " ".join(str(error).split())[:500])
             super().on_trial_error(tune_controller, trial)
 
-    return StudySearcher, PrunerScheduler
+    return StudySearcher, PrunerScheduler, StorageStopper
+
+
+def _until_storage_fails(fallback: Any):
+    """Run a Tune callback of the searcher unless the storage has failed; return
+    ``fallback`` instead of raising into Tune (which would print its traceback)."""
+
+    def wrap(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            if self.storage_error is None:
+                try:
+                    return method(self, *args, **kwargs)
+                except StorageError as exc:
+                    self.storage_error = exc
+            return fallback
+
+        return guarded
+
+    return wrap
 
 
 def beat(study: optuna.Study, trial: optuna.Trial) -> None:
@@ -565,7 +675,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
 
         threads = max(1, int(opts.cpus_per_trial))
         device = "cuda" if opts.gpus_per_trial > 0 else "cpu"
-        StudySearcher, PrunerScheduler = _ray_classes()
+        StudySearcher, PrunerScheduler, StorageStopper = _ray_classes()
         searcher = StudySearcher(study, space, opts, budget, threads, device)
         per_trial = f"{opts.cpus_per_trial:g} CPU"
         if device == "cuda":
@@ -590,6 +700,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                 storage_path=tune_dir,
                 verbose=0,
                 log_to_file=True,
+                stop=StorageStopper(searcher),
                 # A trial whose worker or node dies restarts from its last epoch's state;
                 # failures inside training are reported as results, never retried.
                 failure_config=tune.FailureConfig(max_failures=opts.max_failures),
@@ -603,7 +714,11 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            abandoned = searcher.abandon_running()
+            # With the storage gone, its running trials stay RUNNING there: the next
+            # search, finding this driver dead, fails them and runs their candidates again.
+            abandoned = 0 if searcher.storage_error else searcher.abandon_running()
+        if searcher.storage_error is not None:
+            raise searcher.storage_error
         interrupted = interrupted or abandoned > 0
         return SearchOutcome(study, budget - searcher.budget, interrupted, checkpoints, tune_dir)
     finally:

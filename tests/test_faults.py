@@ -1,14 +1,16 @@
 """Faults injected into real searches: whatever happens, no finished trial is lost or doubled.
 
-(Elsewhere: a driver killed mid-search and resumed, and trials that raise or
-diverge, in test_search.py; a worker node lost mid-trial in test_cluster.py;
-SQLite locks held by other processes in test_postgres.py.)
+(Elsewhere: a driver killed mid-search and resumed, and trials that raise, run out of
+memory or diverge, in test_search.py; a worker node lost mid-trial in test_cluster.py;
+PostgreSQL stopped mid-search, and SQLite locks held too long, in test_postgres.py.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -45,9 +47,9 @@ usefulness: {{enabled: false}}
 class Search:
     """One `nas search` on a space and storage of its own, run as a user runs it."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, space: str = SPACE) -> None:
         self.space = tmp_path / "faults.yaml"
-        self.space.write_text(SPACE)
+        self.space.write_text(space)
         self.storage = f"sqlite:///{tmp_path / 'nas.db'}"
         self.args = [sys.executable, "-m", "nas.cli", "search", "--space", str(self.space),
                      "--storage", self.storage, "--results", str(tmp_path / "results")]
@@ -60,8 +62,12 @@ class Search:
                                 start_new_session=True)
 
     def run(self, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(self.args, cwd=self.cwd, env={**os.environ, **env}, text=True,
-                              capture_output=True, timeout=600)
+        proc = self.start(**env)
+        try:
+            out, err = proc.communicate(timeout=600)
+        finally:
+            stop_group(proc)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def trials(self) -> list[optuna.trial.FrozenTrial]:
         try:
@@ -77,6 +83,16 @@ class Search:
                 return
             time.sleep(0.3)
         raise AssertionError("the search never got there")
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """The driver, then what it started (Ray's daemons outlive a driver killed with SIGKILL)."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    proc.wait()
+    time.sleep(1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def finished_snapshot(trials) -> dict[int, tuple]:
@@ -144,3 +160,62 @@ def test_an_unwritable_results_folder_stops_before_any_training(tmp_path) -> Non
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--results" in lines[0] and "writable" in lines[0], lines
     assert not (tmp_path / "nas.db").exists()
+
+
+def test_sigkill_before_the_first_trial_ends_then_a_locked_sqlite_file(tmp_path) -> None:
+    """The driver is killed while its first trials train; the rerun resumes, and rides out
+    the SQLite file being locked by another process for a few seconds mid-search."""
+    search = Search(tmp_path)
+    proc = search.start()
+    try:
+        search.wait_for(proc, lambda ts: any(t.state == TrialState.RUNNING for t in ts))
+        assert not [t for t in search.trials() if t.state != TrialState.RUNNING]
+    finally:
+        stop_group(proc)  # SIGKILL: no handler of the driver's runs
+    assert proc.returncode == -signal.SIGKILL
+
+    rerun = search.start()
+    try:
+        search.wait_for(rerun, lambda ts: any(t.state == TrialState.COMPLETE for t in ts) and any(
+            t.state == TrialState.RUNNING for t in ts))
+        holder = sqlite3.connect(tmp_path / "nas.db", isolation_level=None)  # another writer
+        holder.execute("BEGIN EXCLUSIVE")
+        time.sleep(5)
+        holder.execute("COMMIT")
+        holder.close()
+        out, err = rerun.communicate(timeout=600)
+    finally:
+        stop_group(rerun)
+    assert rerun.returncode == 0, err[-3000:]
+    assert "left running by a stopped search were marked FAIL" in err
+    assert "locked" not in err and "Traceback" not in err
+    after = search.trials()
+    assert_consistent(after)
+    lost = [t for t in after if t.user_attrs.get("fail_reason") == DRIVER_STOPPED]
+    assert lost and all(any(r.user_attrs.get("retry_of") == t.number for r in after)
+                        for t in lost)
+
+
+CHECKPOINT_SPACE = SPACE.replace("epochs: 2", "epochs: 3").replace(f"trials: {TRIALS}",
+                                                                   "trials: 4")
+
+
+def test_a_damaged_checkpoint_is_never_loaded(tmp_path) -> None:
+    """Each trial's worker dies in epoch 2; Tune restores it from epoch 1's checkpoint,
+    which the fault left intact (trial 0), truncated, bit-flipped or deleted."""
+    search = Search(tmp_path, CHECKPOINT_SPACE)
+    faults = "0:crash,1:truncate-checkpoint,2:corrupt-checkpoint,3:delete-checkpoint"
+    proc = search.run(RESNAS_INJECT_FAULTS=faults)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = search.trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    for t in trials:
+        assert sorted(t.intermediate_values) == [1, 2, 3] and t.user_attrs["epochs"] == 3
+    intact, truncated, flipped, deleted = (t.user_attrs for t in trials)
+    assert intact["resumed_from"] == 1 and "restarted" not in intact
+    for attrs, reason in ((truncated, "SHA-256"), (flipped, "SHA-256"), (deleted, "missing")):
+        assert "resumed_from" not in attrs
+        assert "unreadable" in attrs["restarted"] and reason in attrs["restarted"]
+    for number in (1, 2, 3):  # said on the console, once per trial
+        assert proc.stderr.count(f"trial {number:>3} restarted from scratch") == 1
+    assert "trial   0 restarted" not in proc.stderr

@@ -26,7 +26,7 @@ STATES_SPACE = """\
 name: states
 dataset: digits
 epochs: 3
-trials: 4
+trials: 5
 space:
   blocks_per_stage: 1
   width: 8
@@ -38,8 +38,9 @@ sampler: {name: random, seed: 0}
 pruner: {name: threshold, lower: 0.3}
 """
 
-# What each of the four trials is made to do: learn, learn nothing, blow up, raise.
-ENQUEUED = [{"lr": 0.05}, {"lr": 1e-5}, {"lr": 1e12}, {"lr": 0.05}]
+# What each of the five trials is made to do: learn, learn nothing, blow up, raise, and
+# run out of memory (the last two by injected faults).
+ENQUEUED = [{"lr": 0.05}, {"lr": 1e-5}, {"lr": 1e12}, {"lr": 0.05}, {"lr": 0.05}]
 
 
 def nas(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -55,7 +56,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def states_run(tmp_path_factory):
-    """One real search whose trials complete, get pruned, diverge and raise."""
+    """One real search whose trials complete, get pruned, diverge, raise and run out of
+    memory."""
     work = tmp_path_factory.mktemp("states")
     space = work / "states.yaml"
     space.write_text(STATES_SPACE)
@@ -65,7 +67,7 @@ def states_run(tmp_path_factory):
         study.enqueue_trial(params)
     proc = nas("search", "--space", str(space), "--storage", storage, "--results",
                str(work / "results"), "--max-concurrent", "2",
-               env={"RESNAS_INJECT_FAULTS": "3:raise"})
+               env={"RESNAS_INJECT_FAULTS": "3:raise,4:oom"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = optuna.load_study(study_name="states", storage=storage).get_trials()
     return {"work": work, "storage": storage, "proc": proc, "space": space,
@@ -74,7 +76,7 @@ def states_run(tmp_path_factory):
 
 def test_trial_states_are_true(states_run) -> None:
     trials = states_run["trials"]
-    assert sorted(trials) == [0, 1, 2, 3]
+    assert sorted(trials) == [0, 1, 2, 3, 4]
 
     complete = trials[0]
     assert complete.state == TrialState.COMPLETE
@@ -104,6 +106,11 @@ def test_trial_states_are_true(states_run) -> None:
     assert raised.user_attrs["fail_reason"] == "error"
     assert "injected fault in trial 3" in raised.user_attrs["error"]
 
+    out_of_memory = trials[4]
+    assert out_of_memory.state == TrialState.FAIL
+    assert out_of_memory.user_attrs["fail_reason"] == "out of memory"
+    assert "MemoryError" in out_of_memory.user_attrs["error"]
+
     for t in trials.values():  # Optuna holds one value per epoch Ray trained
         assert len(t.intermediate_values) == t.user_attrs.get("epochs", 0)
 
@@ -116,7 +123,7 @@ def test_ray_trained_as_many_epochs_as_the_study_holds(states_run) -> None:
         lines = (params.parent / "result.json").read_text().splitlines()
         reported[number] = sum('"epoch"' in line for line in lines)
     trials = states_run["trials"]
-    assert sorted(reported) == [0, 1, 2, 3]
+    assert sorted(reported) == [0, 1, 2, 3, 4]
     for number, count in reported.items():
         assert count == len(trials[number].intermediate_values), number
 
@@ -128,9 +135,10 @@ def test_study_records_the_space_and_the_summary_is_printed(states_run) -> None:
     assert study.user_attrs["resnas_version"]
     assert study.best_trial.number == 0  # never a failed trial
     out = states_run["proc"].stdout
-    assert "best: trial 0" in out and "1 complete, 1 pruned, 2 failed" in out
+    assert "best: trial 0" in out and "1 complete, 1 pruned, 3 failed" in out
     progress = states_run["proc"].stderr
     assert "pruned at epoch 1" in progress and "failed (diverged)" in progress
+    assert "failed (out of memory)" in progress and "failed (error)" in progress
     assert "Traceback" not in progress
 
 
@@ -153,7 +161,7 @@ def test_studies_lists_counts_by_state(states_run) -> None:
     proc = nas("studies", "--storage", states_run["storage"])
     assert proc.returncode == 0, proc.stderr
     row = next(line for line in proc.stdout.splitlines() if line.startswith("states"))
-    assert row.split()[1:6] == ["4", "1", "1", "2", "0"]
+    assert row.split()[1:6] == ["5", "1", "1", "3", "0"]
 
 
 def test_dashboard_serves_the_study_on_loopback(states_run) -> None:
@@ -164,7 +172,7 @@ def test_dashboard_serves_the_study_on_loopback(states_run) -> None:
         text=True)
     try:
         states = sorted(t["state"] for t in dashboard_trials(port, server, "states"))
-        assert states == ["Complete", "Fail", "Fail", "Pruned"]
+        assert states == ["Complete", "Fail", "Fail", "Fail", "Pruned"]
         # bound to loopback only: no other local address answers
         listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
         ours = [line for line in listening.splitlines() if f":{port} " in line]

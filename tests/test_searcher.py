@@ -24,7 +24,7 @@ def searcher_for(study: optuna.Study, tmp_path: Path):
     space = parse_space(yaml.safe_load(SPACE), "s.yaml", SPACE)
     opts = SearchOptions(space=space, study_name=study.study_name, storage="mem",
                          results_dir=tmp_path, trials=5, out=io.StringIO())
-    searcher_class, _ = _ray_classes()
+    searcher_class = _ray_classes()[0]
     return searcher_class(study, space, opts, budget=5, threads=1, device="cpu")
 
 
