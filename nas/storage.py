@@ -8,13 +8,21 @@ every running trial, so that another driver can tell a dead driver's trials by
 their stale heartbeat (nas.studies.recover_stale_trials). Several drivers may
 open one database at once: the first use of an empty database (its tables and
 version rows) is retried when another driver creates them at the same moment.
+
+A database server that goes away mid-search (restarted, failed over, the
+network gone) is waited for: every storage call retries for up to
+``RESNAS_STORAGE_WAIT_S`` seconds (120), saying so once, and then stops the
+search with one line; what the study already holds stays there.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import re
+import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -28,6 +36,8 @@ DEFAULT_STORAGE = "sqlite:///results/nas.db"
 SQLITE_TIMEOUT_S = 60  # wait this long on 'database is locked' before failing
 HEARTBEAT_ENV = "RESNAS_HEARTBEAT_S"
 HEARTBEAT_S = 60  # a running trial's heartbeat is recorded this often
+WAIT_ENV = "RESNAS_STORAGE_WAIT_S"
+WAIT_S = 120  # a database server that went away is waited for this long
 GRACE_BEATS = 3  # and it is stale after this many intervals without one
 OPEN_ATTEMPTS = 5  # creating an empty database's tables races with other drivers
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -58,16 +68,25 @@ def is_url(storage: str) -> bool:
 
 def heartbeat_interval() -> int:
     """Seconds between a running trial's heartbeats: ``RESNAS_HEARTBEAT_S`` or 60."""
-    text = os.environ.get(HEARTBEAT_ENV, "").strip()
+    return _seconds_setting(HEARTBEAT_ENV, HEARTBEAT_S)
+
+
+def server_wait() -> int:
+    """Seconds to wait for a database server that went away: ``RESNAS_STORAGE_WAIT_S``."""
+    return _seconds_setting(WAIT_ENV, WAIT_S)
+
+
+def _seconds_setting(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
     if not text:
-        return HEARTBEAT_S
+        return default
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        raise StorageError(f"{HEARTBEAT_ENV}={text!r}: not a whole number of seconds; allowed: "
-                           f"an integer of 1 or more (default {HEARTBEAT_S})")
+        raise StorageError(f"{name}={text!r}: not a whole number of seconds; allowed: "
+                           f"an integer of 1 or more (default {default})")
     return value
 
 
@@ -87,6 +106,7 @@ def check_storage(storage: str) -> bool:
         if scheme.split("+")[0] not in _KNOWN_DIALECTS:
             raise _unknown_database(storage, scheme)
         heartbeat_interval()
+        server_wait()
         if scheme.split("+")[0] != "sqlite":
             return True
         path = _sqlite_file(storage)
@@ -156,6 +176,7 @@ def _open_rdb(url: str, create: bool = True) -> optuna.storages.RDBStorage:
     if dialect not in _KNOWN_DIALECTS:
         raise _unknown_database(url, parts.scheme)
     interval = heartbeat_interval()
+    server_wait()
     engine_kwargs: dict = {}
     if dialect == "sqlite":
         db = _sqlite_file(url)
@@ -181,6 +202,7 @@ def _open_rdb(url: str, create: bool = True) -> optuna.storages.RDBStorage:
                 storage = RDBStorage(
                     engine_url, engine_kwargs=engine_kwargs, heartbeat_interval=interval,
                     grace_period=GRACE_BEATS * interval)
+                storage.shown = mask(url)  # as the user wrote it, without the driver we chose
         except ImportError as exc:
             module = _missing_module(exc)
             package = _PIP.get(module or "", module or "the driver of this URL")
@@ -216,9 +238,40 @@ class RDBStorage(optuna.storages.RDBStorage):
 
     def __init__(self, url: str, *args, **kwargs) -> None:
         super().__init__(url, *args, **kwargs)
+        self.shown = mask(url)
         if self.url != mask(self.url):
             _PASSWORDS[mask(self.url)] = self.url
         self._after_engine()
+
+    def _retry(self, method: str, *args, **kwargs):
+        """Call Optuna's ``method``, waiting out a database server that went away."""
+        call = getattr(super(), method)
+        deadline = None
+        while True:
+            try:
+                result = call(*args, **kwargs)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                if deadline is None or method != "set_trial_state_values":
+                    raise
+                result = True  # the attempt the connection broke under had committed it
+            except Exception as exc:
+                reason = _connection_lost(exc) if self.engine.dialect.name != "sqlite" else None
+                if reason is None:
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + server_wait()
+                    _OUTAGE.begin(self.shown, reason)
+                if now >= deadline:
+                    raise StorageError(
+                        f"--storage {self.shown}: unreachable for {server_wait()} s "
+                        f"({reason}); what the study holds is kept: run the same command again "
+                        f"once the server is back (or wait longer with {WAIT_ENV})") from None
+                time.sleep(min(2.0, deadline - now))
+                continue
+            if deadline is not None:
+                _OUTAGE.end(self.shown)
+            return result
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
@@ -236,6 +289,80 @@ class RDBStorage(optuna.storages.RDBStorage):
     def _after_engine(self) -> None:
         if self.engine.dialect.name == "sqlite":
             _serialize_transactions(self.engine, mask(self.url))
+
+
+# Every call that reads or writes the database; Optuna's other calls are built on these.
+# A write whose commit reached the server just as the connection broke is sent again: an
+# update by id is then harmless and finishing a trial twice is taken as done; only a trial
+# created in that very instant would be created twice.
+_RETRIED = ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+            "get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
+            "get_study_user_attrs", "get_study_system_attrs", "get_all_studies",
+            "create_new_trial", "set_trial_param", "get_trial_id_from_study_id_trial_number",
+            "get_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
+            "set_trial_user_attr", "set_trial_system_attr", "get_trial", "get_all_trials",
+            "get_best_trial", "get_trial_user_attrs", "get_trial_system_attrs",
+            "record_heartbeat", "_get_stale_trial_ids",
+            # and those Optuna's _CachedStorage calls directly (private: skipped if gone)
+            "_create_new_trial", "_set_trial_param", "_get_best_trial_id", "_get_trials")
+
+
+def _retried(name: str):
+    original = getattr(optuna.storages.RDBStorage, name)
+
+    @functools.wraps(original)
+    def call(self: RDBStorage, *args, **kwargs):
+        return self._retry(name, *args, **kwargs)
+
+    return call
+
+
+for _name in _RETRIED:
+    if hasattr(optuna.storages.RDBStorage, _name):
+        setattr(RDBStorage, _name, _retried(_name))
+
+
+def _connection_lost(exc: BaseException) -> str | None:
+    """Why the connection to a database server failed, or None for any other error.
+
+    Optuna wraps SQLAlchemy's errors in its own; the driver's error is down the chain.
+    """
+    from sqlalchemy import exc as sa
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        lost = isinstance(exc, sa.OperationalError | sa.InterfaceError)
+        if isinstance(exc, sa.DBAPIError) and (lost or exc.connection_invalidated):
+            text = " ".join(_BACKGROUND.sub("", str(exc.orig or exc)).split())
+            return mask(text[:200]) or type(exc.orig or exc).__name__
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+class _Outage:
+    """Says once when a database server went away, and once when it is back."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.since: float | None = None
+
+    def begin(self, url: str, reason: str) -> None:
+        with self.lock:
+            if self.since is None:
+                self.since = time.monotonic()
+                print(f"nas: storage {url} unreachable ({reason}); waiting up to "
+                      f"{server_wait()} s for it", file=sys.stderr, flush=True)
+
+    def end(self, url: str) -> None:
+        with self.lock:
+            if self.since is not None:
+                print(f"nas: storage {url} reachable again after "
+                      f"{time.monotonic() - self.since:.0f} s", file=sys.stderr, flush=True)
+                self.since = None
+
+
+_OUTAGE = _Outage()
 
 
 def _serialize_transactions(engine, url: str) -> None:

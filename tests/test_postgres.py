@@ -85,6 +85,33 @@ def _postgres_bin() -> Path | None:
 class Postgres:
     port: int
     socket_dir: Path
+    command: list[str]
+    as_user: dict
+    server: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import psycopg2
+
+        log = self.socket_dir / "server.log"
+        with open(log, "a") as out:
+            self.server = subprocess.Popen(self.command, cwd=self.socket_dir, stdout=out,
+                                           stderr=subprocess.STDOUT, start_new_session=True,
+                                           **self.as_user)
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.server.poll() is None, "postgres exited: " + log.read_text()[-2000:]
+            try:
+                psycopg2.connect(host=str(self.socket_dir), port=self.port, user="postgres",
+                                 dbname="postgres", connect_timeout=2).close()
+                return
+            except psycopg2.OperationalError:
+                assert time.monotonic() < deadline, "postgres never accepted connections"
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            _stop_group(self.server)  # SIGINT: PostgreSQL's fast shutdown
+            self.server = None
 
     def url(self, database: str = "nas") -> str:
         return f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
@@ -133,34 +160,21 @@ def postgres():
         cwd=root, capture_output=True, text=True, timeout=120, **as_user)
     assert setup.returncode == 0, setup.stderr[-2000:]
     port = free_port()
-    log = root / "server.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            [str(bindir / "postgres"), "-D", str(data), "-k", str(root), "-h", "127.0.0.1",
-             "-p", str(port), "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off"],
-            cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **as_user)
+    command = [str(bindir / "postgres"), "-D", str(data), "-k", str(root), "-h", "127.0.0.1",
+               "-p", str(port), "-c", "fsync=off", "-c", "synchronous_commit=off",
+               "-c", "full_page_writes=off"]
+    pg = Postgres(port, root, command, as_user)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, "postgres exited: " + log.read_text()[-2000:]
-            try:
-                psycopg2.connect(host=str(root), port=port, user="postgres",
-                                 dbname="postgres", connect_timeout=2).close()
-                break
-            except psycopg2.OperationalError:
-                assert time.monotonic() < deadline, "postgres never accepted connections"
-                time.sleep(0.2)
+        pg.start()
         conn = psycopg2.connect(host=str(root), port=port, user="postgres", dbname="postgres")
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute(f"CREATE USER {USER} PASSWORD '{PASSWORD}'")
         conn.close()
-        pg = Postgres(port, root)
         pg.create_database("nas")
         yield pg
     finally:
-        _stop_group(server)  # SIGINT: PostgreSQL's fast shutdown
+        pg.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -267,6 +281,92 @@ def test_dashboard_lists_the_postgres_study(pg_pair) -> None:
         _stop_group(server, wait=10)
     out, err = server.communicate()
     assert PASSWORD not in out + err
+
+
+def _wait_for_trials(proc: subprocess.Popen, storage, ready) -> list:
+    """Poll study 'pair' until ``ready(trials)`` while the search runs."""
+    deadline = time.monotonic() + 300
+    while True:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the search never got there"
+        with contextlib.suppress(KeyError):
+            trials = optuna.load_study(study_name="pair", storage=storage).get_trials()
+            if ready(trials):
+                storage.remove_session()
+                storage.engine.dispose()  # no connection of ours left across a restart
+                return trials
+        time.sleep(0.3)
+
+
+def _complete(trials) -> dict[int, float]:
+    return {t.number: t.value for t in trials if t.state == TrialState.COMPLETE}
+
+
+@pytest.mark.slow
+def test_a_search_waits_out_a_postgres_restart_and_stops_cleanly_if_it_stays_down(
+        postgres, tmp_path) -> None:
+    """The server stops for a few seconds mid-search: the search waits and goes on. Then it
+    stops for longer than RESNAS_STORAGE_WAIT_S: one line, and the same command resumes."""
+    url = postgres.create_database("restart")
+    space = tmp_path / "restart.yaml"
+    space.write_text(PAIR_SPACE.replace("epochs: 2", "epochs: 4").replace("trials: 3",
+                                                                          "trials: 6"))
+    command = [sys.executable, "-m", "nas.cli", "search", "--space", str(space), "--storage",
+               url, "--results", str(tmp_path / "results"), "--max-concurrent", "2"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            env={**os.environ, "RESNAS_STORAGE_WAIT_S": "15"})
+    storage = open_storage(url)
+    try:
+        def training(after: int):
+            return lambda ts: len(_complete(ts)) > after and any(
+                t.state == TrialState.RUNNING for t in ts)
+
+        first = _complete(_wait_for_trials(proc, storage, training(0)))
+        postgres.stop()
+        time.sleep(6)
+        postgres.start()
+        second = _complete(_wait_for_trials(proc, storage, training(len(first))))
+        assert {n: second[n] for n in first} == first
+        postgres.stop()  # and this time for good
+        out, err = proc.communicate(timeout=300)
+    finally:
+        postgres.start()
+        _stop_group(proc, signal.SIGKILL, wait=5)
+    assert proc.returncode == 2, err[-3000:]
+    shown = url.replace(PASSWORD, "***")
+    assert f"nas: storage {shown} unreachable" in err and "reachable again after" in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"nas: error: --storage {shown}: unreachable for 15 s"), last
+    assert "Traceback" not in err and PASSWORD not in out + err
+
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    trials = optuna.load_study(study_name="pair", storage=open_storage(url)).get_trials()
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    complete = _complete(trials)
+    assert len(complete) == 6 and {n: complete[n] for n in second} == second
+    for t in trials:  # what the outage cut short ran again
+        if t.state == TrialState.FAIL:
+            assert t.user_attrs["fail_reason"] == "driver stopped"
+            assert any(r.user_attrs.get("retry_of") == t.number for r in trials)
+
+
+def test_a_server_gone_for_good_is_one_line_after_the_wait(postgres, monkeypatch) -> None:
+    monkeypatch.setenv("RESNAS_STORAGE_WAIT_S", "2")
+    storage = open_storage(postgres.create_database("gone"))
+    study = optuna.create_study(study_name="s", storage=storage)
+    postgres.stop()
+    try:
+        with pytest.raises(StorageError) as caught:
+            study.ask()
+    finally:
+        postgres.start()
+    message = str(caught.value)
+    assert "unreachable for 2 s" in message and "RESNAS_STORAGE_WAIT_S" in message
+    assert "\n" not in message and PASSWORD not in message
+    study.tell(study.ask(), 1.0)  # once the server is back, the same storage works
 
 
 @pytest.mark.slow
