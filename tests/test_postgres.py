@@ -526,23 +526,29 @@ def test_rdb_storages_record_heartbeats(tmp_path, monkeypatch) -> None:
     assert not isinstance(journal, optuna.storages.RDBStorage)
 
 
+SETTINGS = ("RESNAS_HEARTBEAT_S", "RESNAS_STORAGE_WAIT_S")
+
+
+@pytest.mark.parametrize("name", SETTINGS)
 @pytest.mark.parametrize("value", ["0", "-1", "1.5", "soon"])
-def test_a_bad_heartbeat_setting_is_one_line(tmp_path, monkeypatch, value: str) -> None:
-    monkeypatch.setenv("RESNAS_HEARTBEAT_S", value)
+def test_a_bad_storage_setting_is_one_line(tmp_path, monkeypatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
     with pytest.raises(StorageError) as caught:
         open_storage(f"sqlite:///{tmp_path / 'nas.db'}")
     message = str(caught.value)
-    assert message.startswith(f"RESNAS_HEARTBEAT_S='{value}'") and "\n" not in message
+    assert message.startswith(f"{name}='{value}'") and "\n" not in message
 
 
-def test_search_with_a_bad_heartbeat_setting_fails_before_ray(tmp_path) -> None:
+@pytest.mark.parametrize("name", SETTINGS)
+def test_search_with_a_bad_storage_setting_fails_before_ray(tmp_path, name: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "nas.cli", "search", "--results", str(tmp_path),
          "--storage", f"sqlite:///{tmp_path / 'nas.db'}"], cwd=ROOT, capture_output=True,
-        text=True, timeout=120, env={**os.environ, "RESNAS_HEARTBEAT_S": "often"})
+        text=True, timeout=120, env={**os.environ, name: "often"})
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "RESNAS_HEARTBEAT_S='often'" in lines[0], proc.stderr
+    assert len(lines) == 1 and f"{name}='often'" in lines[0], proc.stderr
+    assert not (tmp_path / "nas.db").exists()
 
 
 @pytest.mark.parametrize("url", ["postgresql://me:hunter2@127.0.0.1:1/nas",
