@@ -369,9 +369,9 @@ def _ray_classes():
             if self.budget <= 0:
                 return Searcher.FINISHED
             trial = self.study.ask()
-            candidate = self.space.suggest(trial)
-            trial.set_user_attr("driver", self.driver)
+            trial.set_user_attr("driver", self.driver)  # whose it is, before anything else
             beat(self.study, trial)  # from now on a silent driver makes the trial stale
+            candidate = self.space.suggest(trial)
             trial.set_user_attr("candidate", candidate.to_dict())
             # CPU results depend on the thread count: kept so a retrain can match it.
             trial.set_user_attr("threads", self.threads)
@@ -448,7 +448,8 @@ def _ray_classes():
             elif epochs >= self.space.epochs and "val_accuracy" in result:
                 self.record_depth(trial, result)
                 self.study.tell(trial, [float(result[o]) for o in self.space.objectives])
-                self.update_depth_figure()
+                if "useful_layers" in result:  # it reads every trial: only when it changes
+                    self.update_depth_figure()
                 state = "complete"
                 if "useful_layers" in result:
                     state += (f" ({result['useful_layers']} of {result['total_layers']} layers "

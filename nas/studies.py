@@ -5,6 +5,7 @@ Optuna only; shared by ``nas search``, ``nas studies``, ``nas best`` and the rep
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 from pathlib import Path
@@ -22,6 +23,7 @@ from nas.storage import mask
 DRIVER_STOPPED = "driver stopped"  # the search, not the candidate, ended this trial
 PROCESS_LOST = "process lost"  # the trial's Ray worker died (node lost, killed, Ctrl-C)
 RETRIED = (DRIVER_STOPPED, PROCESS_LOST)  # such trials do not count; their candidates rerun
+UNTAGGED_GRACE_S = 600  # a RUNNING trial no driver has claimed is stale after this
 
 
 def this_driver() -> str:
@@ -59,14 +61,22 @@ def recover_stale_trials(study: optuna.Study) -> int:
     """Trials left RUNNING by a driver that died: FAIL them and queue their candidates again.
 
     A driver on this host is checked by its process; one on another host by the
-    trial's heartbeat, where the storage keeps heartbeats (RDB storages do).
+    trial's heartbeat, where the storage keeps heartbeats (RDB storages do). A
+    trial not yet tagged with its driver was asked for a moment ago (the tag is
+    the driver's next write): it is stale only once it is UNTAGGED_GRACE_S old.
     """
     storage = study._storage
     stale = set(storage._get_stale_trial_ids(study._study_id)
                 if is_heartbeat_enabled(storage) else ())
     count = 0
+    now = datetime.datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        alive = _driver_alive(trial.user_attrs.get("driver", ""))
+        driver = trial.user_attrs.get("driver")
+        if driver is not None:
+            alive = _driver_alive(driver)
+        else:
+            started = trial.datetime_start or now
+            alive = (now - started).total_seconds() < UNTAGGED_GRACE_S
         if alive is False or (alive is None and trial._trial_id in stale):
             try:
                 storage.set_trial_user_attr(trial._trial_id, "fail_reason", DRIVER_STOPPED)
