@@ -137,9 +137,9 @@ class Cluster:
         for node in reversed(self.nodes):
             if node.poll() is None:
                 os.killpg(node.pid, signal.SIGTERM)
-        for node in self.nodes:
+        for node in self.nodes:  # `ray start --block` takes 20 s and more to stop by itself
             try:
-                node.wait(timeout=20)
+                node.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 os.killpg(node.pid, signal.SIGKILL)
                 node.wait(timeout=10)

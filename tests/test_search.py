@@ -359,7 +359,7 @@ def test_two_objectives_give_a_pareto_front(tmp_path) -> None:
 def test_results_may_be_a_storage_uri(tmp_path) -> None:
     """--results as a URI: Ray Tune's storage and the trial checkpoints go through it."""
     space = tmp_path / "uri.yaml"
-    space.write_text(STATES_SPACE.replace("trials: 4", "trials: 1").replace("epochs: 3",
+    space.write_text(STATES_SPACE.replace("trials: 5", "trials: 1").replace("epochs: 3",
                                                                             "epochs: 2"))
     target = tmp_path / "remote"
     uri = f"file://{target}"
