@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/search_overhead.py
 	$(BIN)/python benchmarks/pruning.py
 	$(BIN)/python benchmarks/depth_cost.py
+	$(BIN)/python benchmarks/load_search.py
 
 clean:
 	rm -rf $(VENV)
