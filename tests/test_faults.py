@@ -168,8 +168,8 @@ def test_sigkill_before_the_first_trial_ends_then_a_locked_sqlite_file(tmp_path)
     search = Search(tmp_path)
     proc = search.start()
     try:
-        search.wait_for(proc, lambda ts: any(t.state == TrialState.RUNNING for t in ts))
-        assert not [t for t in search.trials() if t.state != TrialState.RUNNING]
+        # trials are running and none has ended: kill it there
+        search.wait_for(proc, lambda ts: ts and all(t.state == TrialState.RUNNING for t in ts))
     finally:
         stop_group(proc)  # SIGKILL: no handler of the driver's runs
     assert proc.returncode == -signal.SIGKILL
