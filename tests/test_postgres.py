@@ -268,6 +268,20 @@ def test_no_file_under_results_holds_the_password(pg_pair) -> None:
 
 
 @pytest.mark.slow
+def test_the_study_holds_no_password(pg_pair) -> None:
+    """Nor its attributes, nor the dashboard notes and figures (kept as system attributes)."""
+    import json
+
+    storage = open_storage(pg_pair["storage"])
+    study = optuna.load_study(study_name="pair", storage=storage)
+    held = [study.user_attrs, storage.get_study_system_attrs(study._study_id)]
+    for t in study.get_trials():
+        held += [t.user_attrs, t.system_attrs]
+    assert any(key.startswith("dashboard:") for attrs in held for key in attrs)  # notes exist
+    assert PASSWORD not in json.dumps(held, default=str)
+
+
+@pytest.mark.slow
 def test_dashboard_lists_the_postgres_study(pg_pair) -> None:
     port = free_port()
     server = subprocess.Popen(
