@@ -1,8 +1,13 @@
-"""Shared fixtures: the bundled digits splits, loaded once per session."""
+"""Shared fixtures and helpers: the bundled digits splits, loaded once per session; free
+ports, process groups, the dashboard's API."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -22,6 +27,27 @@ def digits() -> data.Splits:
 def _few_threads() -> None:
     # Tests run on 2 cores; keep torch from oversubscribing them.
     torch.set_num_threads(2)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_group(proc: subprocess.Popen, sig: int = signal.SIGINT, wait: float = 20) -> None:
+    """Stop a process started in its own session, then whatever it left in that group
+    (the Ray daemons a search starts outlive a driver killed with SIGKILL)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def dashboard_trials(port: int, server: subprocess.Popen, study_name: str) -> list[dict]:

@@ -11,7 +11,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 import optuna
 import psutil
 import pytest
+from conftest import free_port, stop_group
 from optuna.trial import TrialState
 
 pytestmark = pytest.mark.slow
@@ -45,12 +45,6 @@ sampler: {{name: random, seed: 0}}
 pruner: {{name: none}}
 usefulness: {{enabled: false}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Cluster:
@@ -210,9 +204,7 @@ def test_a_trial_lost_with_its_node_resumes_from_its_last_epoch(cluster, tmp_pat
         cluster.start(cpus=1)  # somewhere for the trial to go on
         out, err = driver.communicate(timeout=600)
     finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait()
+        stop_group(driver, signal.SIGKILL)
     assert driver.returncode == 0, err[-4000:] + cluster.tail()
     (trial,) = optuna.load_study(study_name="cluster", storage=storage).get_trials()
     assert trial.state == TrialState.COMPLETE, err[-3000:]

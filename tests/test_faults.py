@@ -7,7 +7,6 @@ PostgreSQL stopped mid-search, and SQLite locks held too long, in test_postgres.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sqlite3
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import stop_group
 from optuna.trial import TrialState
 
 from nas.studies import DRIVER_STOPPED, is_finished
@@ -66,7 +66,7 @@ class Search:
         try:
             out, err = proc.communicate(timeout=600)
         finally:
-            stop_group(proc)
+            stop_group(proc, signal.SIGKILL)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def trials(self) -> list[optuna.trial.FrozenTrial]:
@@ -83,16 +83,6 @@ class Search:
                 return
             time.sleep(0.3)
         raise AssertionError("the search never got there")
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    """The driver, then what it started (Ray's daemons outlive a driver killed with SIGKILL)."""
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-    proc.wait()
-    time.sleep(1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def finished_snapshot(trials) -> dict[int, tuple]:
@@ -171,7 +161,7 @@ def test_sigkill_before_the_first_trial_ends_then_a_locked_sqlite_file(tmp_path)
         # trials are running and none has ended: kill it there
         search.wait_for(proc, lambda ts: ts and all(t.state == TrialState.RUNNING for t in ts))
     finally:
-        stop_group(proc)  # SIGKILL: no handler of the driver's runs
+        stop_group(proc, signal.SIGKILL)  # no handler of the driver's runs
     assert proc.returncode == -signal.SIGKILL
 
     rerun = search.start()
@@ -185,7 +175,7 @@ def test_sigkill_before_the_first_trial_ends_then_a_locked_sqlite_file(tmp_path)
         holder.close()
         out, err = rerun.communicate(timeout=600)
     finally:
-        stop_group(rerun)
+        stop_group(rerun, signal.SIGKILL)
     assert rerun.returncode == 0, err[-3000:]
     assert "left running by a stopped search were marked FAIL" in err
     assert "locked" not in err and "Traceback" not in err

@@ -3,7 +3,6 @@ the driver's memory does not grow with them (benchmarks/load_search.py runs 200)
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -16,6 +15,7 @@ from pathlib import Path
 import optuna
 import psutil
 import pytest
+from conftest import stop_group
 from optuna.trial import TrialState
 
 from nas.studies import is_finished
@@ -79,9 +79,7 @@ def test_many_short_trials_all_recorded_with_bounded_driver_memory(tmp_path: Pat
         proc.wait(timeout=60)
         reader.join(timeout=10)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        stop_group(proc, signal.SIGKILL)
     err = "".join(lines)
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err, err[-3000:]

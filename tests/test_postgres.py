@@ -13,7 +13,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import dashboard_trials
+from conftest import dashboard_trials, free_port, stop_group
 from optuna.trial import TrialState
 
 from nas import storage as nas_storage
@@ -50,25 +49,6 @@ space:
 sampler: {name: random, seed: 0}
 pruner: {name: none}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop_group(proc: subprocess.Popen, sig: int = signal.SIGINT, wait: float = 20) -> None:
-    """Stop a process started in its own session, then whatever it left in that group."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --- a real PostgreSQL server -----------------------------------------------------------
@@ -110,7 +90,7 @@ class Postgres:
 
     def stop(self) -> None:
         if self.server is not None:
-            _stop_group(self.server)  # SIGINT: PostgreSQL's fast shutdown
+            stop_group(self.server)  # SIGINT: PostgreSQL's fast shutdown
             self.server = None
 
     def url(self, database: str = "nas") -> str:
@@ -201,7 +181,7 @@ def run_two_drivers(storage: str, work: Path, trials: int = 3) -> list[dict]:
                          "results": work / f"results-{i}"})
     finally:
         for proc in procs:
-            _stop_group(proc, signal.SIGKILL, wait=5)
+            stop_group(proc, signal.SIGKILL, wait=5)
     return runs
 
 
@@ -292,7 +272,7 @@ def test_dashboard_lists_the_postgres_study(pg_pair) -> None:
         trials = dashboard_trials(port, server, "pair")
         assert len(trials) == sum(_ran(run) for run in pg_pair["runs"])
     finally:
-        _stop_group(server, wait=10)
+        stop_group(server, wait=10)
     out, err = server.communicate()
     assert PASSWORD not in out + err
 
@@ -346,7 +326,7 @@ def test_a_search_waits_out_a_postgres_restart_and_stops_cleanly_if_it_stays_dow
         out, err = proc.communicate(timeout=300)
     finally:
         postgres.start()
-        _stop_group(proc, signal.SIGKILL, wait=5)
+        stop_group(proc, signal.SIGKILL, wait=5)
     assert proc.returncode == 2, err[-3000:]
     shown = url.replace(PASSWORD, "***")
     assert f"nas: storage {shown} unreachable" in err and "reachable again after" in err, err
@@ -489,7 +469,7 @@ def race(url: str, folder: Path, processes: int = 3) -> None:
             outputs.append(out)
     finally:
         for proc in procs:
-            _stop_group(proc, signal.SIGKILL, wait=5)
+            stop_group(proc, signal.SIGKILL, wait=5)
     told = [int(n) for out in outputs for n in out.split()]
     assert len(told) == 15 * processes
     assert len(set(told)) == len(told), "a trial was handed to two processes"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import dashboard_trials
+from conftest import dashboard_trials, free_port, stop_group
 from optuna.trial import TrialState
 
 pytestmark = pytest.mark.slow
@@ -46,12 +44,6 @@ ENQUEUED = [{"lr": 0.05}, {"lr": 1e-5}, {"lr": 1e12}, {"lr": 0.05}, {"lr": 0.05}
 def nas(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nas.cli", *args], cwd=ROOT, text=True,
                           capture_output=True, timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -228,11 +220,7 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(tmp_path) -> None:
             time.sleep(0.5)
         assert len(_finished(storage)) >= 2
     finally:
-        driver.send_signal(signal.SIGKILL)
-        driver.wait()
-        time.sleep(1)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(driver.pid, signal.SIGKILL)
+        stop_group(driver, signal.SIGKILL)
     before = _finished(storage)
     study = optuna.load_study(study_name="resume", storage=storage)
     assert any(t.state == TrialState.RUNNING for t in study.get_trials()), \
