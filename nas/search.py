@@ -49,6 +49,7 @@ from nas.studies import (
     PROCESS_LOST,
     count_finished,
     recover_stale_trials,
+    requeue,
     this_driver,
 )
 
@@ -78,6 +79,11 @@ class SearchOptions:
     address: str | None = None
     max_failures: int = 2
     out: Any = field(default=sys.stderr, repr=False)
+
+    @property
+    def ray_address(self) -> str | None:
+        """The Ray cluster to join; None for a private local Ray."""
+        return self.address or os.environ.get("RAY_ADDRESS") or None
 
     def results(self, *parts: str) -> str:
         """A location under ``results_dir/<study>/``: an absolute path, or a URI."""
@@ -595,7 +601,7 @@ def heartbeats(study: optuna.Study, live: Callable[[], list[optuna.Trial]]):
 def fail_and_retry(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     trial.set_user_attr("fail_reason", reason)
     study.tell(trial, state=TrialState.FAIL)
-    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    requeue(study, trial)
 
 
 def _best_text(study: optuna.Study) -> str:
@@ -646,7 +652,7 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
 
 def run_search(opts: SearchOptions) -> SearchOutcome:
     """Run trials until the study holds ``opts.trials`` finished ones."""
-    if not (opts.address or os.environ.get("RAY_ADDRESS")):
+    if not opts.ray_address:
         _loopback_only()
     import ray
     from ray import tune
@@ -654,7 +660,7 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
 
     space = opts.space
     started_ray = _start_ray(opts)
-    if opts.address or os.environ.get("RAY_ADDRESS"):
+    if opts.ray_address:
         _warn_about_local_paths(opts)
     try:
         cluster = ray.cluster_resources()
@@ -769,7 +775,7 @@ def _start_ray(opts: SearchOptions) -> bool:
         logging.getLogger(name).setLevel(logging.ERROR)
     if ray.is_initialized():  # a caller's own Ray session: use it, leave it running
         return False
-    address = opts.address or os.environ.get("RAY_ADDRESS")
+    address = opts.ray_address
     common = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
     if address:
         try:

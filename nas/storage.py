@@ -201,8 +201,7 @@ def _open_rdb(url: str, create: bool = True) -> optuna.storages.RDBStorage:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 storage = RDBStorage(
                     engine_url, engine_kwargs=engine_kwargs, heartbeat_interval=interval,
-                    grace_period=GRACE_BEATS * interval)
-                storage.shown = mask(url)  # as the user wrote it, without the driver we chose
+                    grace_period=GRACE_BEATS * interval, shown=mask(url))
         except ImportError as exc:
             module = _missing_module(exc)
             package = _PIP.get(module or "", module or "the driver of this URL")
@@ -236,9 +235,10 @@ class RDBStorage(optuna.storages.RDBStorage):
     with its password masked, and only this process can open it again.
     """
 
-    def __init__(self, url: str, *args, **kwargs) -> None:
+    def __init__(self, url: str, *args, shown: str | None = None, **kwargs) -> None:
         super().__init__(url, *args, **kwargs)
-        self.shown = mask(url)
+        # in messages: the URL as the user wrote it (not with the driver we chose), masked
+        self.shown = shown or mask(url)
         if self.url != mask(self.url):
             _PASSWORDS[mask(self.url)] = self.url
         self._after_engine()
@@ -260,11 +260,12 @@ class RDBStorage(optuna.storages.RDBStorage):
                     raise
                 now = time.monotonic()
                 if deadline is None:
-                    deadline = now + server_wait()
-                    _OUTAGE.begin(self.shown, reason)
+                    wait = server_wait()
+                    deadline = now + wait
+                    _OUTAGE.begin(self.shown, reason, wait)
                 if now >= deadline:
                     raise StorageError(
-                        f"--storage {self.shown}: unreachable for {server_wait()} s "
+                        f"--storage {self.shown}: unreachable for {wait} s "
                         f"({reason}); what the study holds is kept: run the same command again "
                         f"once the server is back (or wait longer with {WAIT_ENV})") from None
                 time.sleep(min(2.0, deadline - now))
@@ -347,12 +348,12 @@ class _Outage:
         self.lock = threading.Lock()
         self.since: float | None = None
 
-    def begin(self, url: str, reason: str) -> None:
+    def begin(self, url: str, reason: str, wait: int) -> None:
         with self.lock:
             if self.since is None:
                 self.since = time.monotonic()
-                print(f"nas: storage {url} unreachable ({reason}); waiting up to "
-                      f"{server_wait()} s for it", file=sys.stderr, flush=True)
+                print(f"nas: storage {url} unreachable ({reason}); waiting up to {wait} s "
+                      "for it", file=sys.stderr, flush=True)
 
     def end(self, url: str) -> None:
         with self.lock:

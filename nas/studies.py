@@ -84,9 +84,14 @@ def recover_stale_trials(study: optuna.Study) -> int:
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # another driver recovered it first
             if failed:
-                study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+                requeue(study, trial)
                 count += 1
     return count
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> None:
+    """Queue the candidate of a trial the search, not the candidate, ended, to run again."""
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
 
 
 def is_finished(trial: FrozenTrial) -> bool:
