@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,6 +28,17 @@ def digits() -> data.Splits:
 def _few_threads() -> None:
     # Tests run on 2 cores; keep torch from oversubscribing them.
     torch.set_num_threads(2)
+
+
+def env_failing_import(folder: Path, module: str, why: str,
+                       drop: tuple[str, ...] = ("RESNAS_DEBUG",)) -> dict[str, str]:
+    """An environment whose Python fails to import ``module``: a package of that name that
+    raises, first on PYTHONPATH (to show a command never gets as far as needing it)."""
+    (folder / module).mkdir()
+    (folder / module / "__init__.py").write_text(f"raise ImportError({why!r})\n")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), str(Path(__file__).resolve().parents[1])])
+    return env
 
 
 def free_port() -> int:

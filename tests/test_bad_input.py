@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import env_failing_import
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = ROOT / "search_spaces"
@@ -356,14 +357,9 @@ def shared(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
     """A 'ray' that fails on import first on PYTHONPATH: bad input never gets near Ray."""
-    fake = tmp_path_factory.mktemp("fake_ray")
-    (fake / "ray").mkdir()
-    (fake / "ray" / "__init__.py").write_text(
-        "raise ImportError('ray imported while checking bad input')\n")
-    out = {k: v for k, v in os.environ.items()
-           if k not in ("RESNAS_DEBUG", "RAY_ADDRESS", "RESNAS_HEARTBEAT_S")}
-    out["PYTHONPATH"] = os.pathsep.join([str(fake), str(ROOT)])
-    return out
+    return env_failing_import(tmp_path_factory.mktemp("fake_ray"), "ray",
+                              "ray imported while checking bad input",
+                              drop=("RESNAS_DEBUG", "RAY_ADDRESS", "RESNAS_HEARTBEAT_S"))
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -4,7 +4,6 @@ of malformed files that must each fail as one SpaceError line (and exit 2 from t
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import env_failing_import
 
 from nas.candidate import BLOCK_TYPES, Candidate
 from nas.errors import NasError
@@ -424,14 +424,8 @@ def test_every_space_param_rejects_a_mapping_without_type(tmp_path):
 @pytest.fixture(scope="module")
 def torchless_env(tmp_path_factory) -> dict[str, str]:
     """PYTHONPATH with a 'torch' that fails on import: bad input must fail before torch."""
-    fake = tmp_path_factory.mktemp("fake_torch")
-    (fake / "torch").mkdir()
-    (fake / "torch" / "__init__.py").write_text(
-        "raise ImportError('torch imported while checking a bad file')\n")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(fake), str(ROOT)])
-    env.pop("RESNAS_DEBUG", None)
-    return env
+    return env_failing_import(tmp_path_factory.mktemp("fake_torch"), "torch",
+                              "torch imported while checking a bad file")
 
 
 @pytest.mark.parametrize("case", sorted(CORPUS))
