@@ -1,6 +1,10 @@
 # Every target sets up its own environment in .venv on first use.
 PYTHON ?= python3
 VENV ?= .venv
+# make test runs the suite on this many pytest-xdist workers, one test module each at a time
+# (a module's shared search runs once); many tests spend much of their time waiting on
+# processes they started (Ray, a search, a server), which the other worker uses.
+TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -23,7 +27,7 @@ train: $(STAMP)
 ## test: run the whole test suite (installs Chromium and PostgreSQL for their tests if it can)
 test: $(STAMP)
 	bash scripts/install-test-packages.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 lint: $(STAMP)
 	$(BIN)/ruff check nas tests benchmarks

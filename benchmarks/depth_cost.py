@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas import data  # noqa: E402
 from nas.candidate import Candidate  # noqa: E402
-from nas.depth import analyze  # noqa: E402
-from nas.train import available_cpus, resolve_device, synchronize, train  # noqa: E402
+from nas.depth.lesion import analyze  # noqa: E402
+from nas.training.device import available_cpus, resolve_device, synchronize  # noqa: E402
+from nas.training.loop import train  # noqa: E402
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Each training is its own OS process (what Ray runs for trials packed with
 ``--gpus-per-trial 0.25``), started with multiprocessing's 'spawn', and
-trains ResNet-20 on 3x32x32 synthetic data (10 classes) with nas.train as
+trains ResNet-20 on 3x32x32 synthetic data (10 classes) with nas.training as
 it is: data on the device, bf16 autocast and channels_last on CUDA, no
 augmentation, constant learning rate. Every process trains one warm-up
 epoch, then all wait on a Barrier; the timed part runs from the barrier to
@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas import data  # noqa: E402
 from nas.candidate import Candidate  # noqa: E402
-from nas.train import available_cpus, resolve_device, train  # noqa: E402
+from nas.training.device import available_cpus, resolve_device  # noqa: E402
+from nas.training.loop import train  # noqa: E402
 
 EVAL_IMAGES = 256  # per-epoch validation runs inside the timed part: keep it small
 BARRIER_TIMEOUT = 600.0

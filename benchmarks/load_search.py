@@ -42,7 +42,7 @@ from optuna.trial import TrialState
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nas.studies import is_finished  # noqa: E402
+from nas.study.queries import is_finished  # noqa: E402
 
 SPACE = """\
 name: load

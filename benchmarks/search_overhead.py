@@ -4,7 +4,7 @@ The same 8 fixed candidates (a grid: basic/preact x identity/projection x
 width 8/16, ResNet-20 depth) train for 10 epochs on digits twice:
 - through `nas search` as a user runs it (a new process: Ray start-up, 2
   concurrent trials of 1 CPU each, no pruning, the SQLite study, checkpoints);
-- as a sequential loop in this process calling nas.train with every CPU.
+- as a sequential loop in this process calling nas.training with every CPU.
 ratio = search wall time / loop wall time (goal <= 1.0 on 2 cores: running
 trials side by side should pay for Ray's start-up). Prints `ratio=<x>` last.
 
@@ -26,9 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nas import data  # noqa: E402
-from nas.algorithms import grid_of  # noqa: E402
 from nas.space import parse_space  # noqa: E402
-from nas.train import available_cpus, train  # noqa: E402
+from nas.study.algorithms import grid_of  # noqa: E402
+from nas.training.device import available_cpus  # noqa: E402
+from nas.training.loop import train  # noqa: E402
 
 SPACE = """\
 name: overhead
@@ -75,7 +76,7 @@ def main() -> None:
     print(f"loop: best val {max(accuracies):.2%}")
     print(f"nas search (2 concurrent trials, 1 CPU each, Ray start-up included): "
           f"{search_seconds:.1f} s")
-    print(f"sequential nas.train loop ({cpus} threads): {loop_seconds:.1f} s")
+    print(f"sequential nas.training loop ({cpus} threads): {loop_seconds:.1f} s")
     print(f"ratio={search_seconds / loop_seconds:.3f}")
 
 

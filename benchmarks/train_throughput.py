@@ -1,4 +1,4 @@
-"""Training throughput of nas.train against a minimal PyTorch loop, same run, same model.
+"""Training throughput of nas.training against a minimal PyTorch loop, same run, same model.
 
 CPU (default): ResNet-20 on the bundled digits; the baseline is the shortest
 loop that trains the same network on the same tensors (randperm, slice,
@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas import data  # noqa: E402
 from nas.candidate import Candidate  # noqa: E402
-from nas.model import build_model  # noqa: E402
-from nas.train import available_cpus, resolve_device, synchronize, train  # noqa: E402
+from nas.models.resnet import build_model  # noqa: E402
+from nas.training.device import available_cpus, resolve_device, synchronize  # noqa: E402
+from nas.training.loop import train  # noqa: E402
 
 
 def baseline_images_per_second(candidate: Candidate, splits: data.Splits,
@@ -114,7 +115,7 @@ def main() -> None:
               f"baseline {statistics.median(base):9.0f} img/s", flush=True)
     ours_rate, base_rate = statistics.median(ours), statistics.median(base)
     label = "fp32 DataLoader loop" if on_gpu else "minimal loop"
-    print(f"ours (nas.train{', bf16 + channels_last, data on GPU' if on_gpu else ''}): "
+    print(f"ours (nas.training{', bf16 + channels_last, data on GPU' if on_gpu else ''}): "
           f"{ours_rate:.0f} images/s")
     print(f"baseline ({label}): {base_rate:.0f} images/s")
     print(f"ratio={ours_rate / base_rate:.3f}")

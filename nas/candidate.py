@@ -10,10 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-BLOCK_TYPES = ("basic", "bottleneck", "preact", "highway")
-SHORTCUT_TYPES = ("identity", "projection", "conv", "scaled", "rezero", "none")
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("onecycle", "cosine", "constant")
+# The default batch (Candidate.batch_for): steps an epoch, and its bounds.
+AUTO_STEPS_PER_EPOCH = 32
+AUTO_BATCH_MIN, AUTO_BATCH_MAX = 16, 128
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,8 @@ class Candidate:
     """Architecture and training settings of one network.
 
     Defaults are the documented training defaults: SGD with Nesterov
-    momentum 0.9, one-cycle schedule, batch 128, lr 0.1, weight decay 5e-4.
+    momentum 0.9, one-cycle schedule, lr 0.1, weight decay 5e-4, and a batch
+    scaled to the training set (``batch_size=None``; see :meth:`batch_for`).
     """
 
     # architecture
@@ -34,7 +34,7 @@ class Candidate:
     # training
     dataset: str = "digits"
     epochs: int = 10
-    batch_size: int = 128
+    batch_size: int | None = None  # None: scaled to the data (batch_for)
     lr: float = 0.1
     weight_decay: float = 5e-4
     momentum: float = 0.9
@@ -55,6 +55,20 @@ class Candidate:
         if isinstance(self.blocks_per_stage, int):
             return (self.blocks_per_stage,) * self.stages
         return tuple(self.blocks_per_stage)
+
+    def batch_for(self, train_images: int) -> int:
+        """The batch size a training on ``train_images`` images uses.
+
+        The candidate's own when it names one. Otherwise the largest power of two that
+        still gives an epoch at least AUTO_STEPS_PER_EPOCH steps, from 16 to 128: a fixed
+        batch of 128 is 10 steps an epoch on the bundled digits (1,259 images), and
+        ResNet-20 then reached 40-62% val in 10 epochs, against 99.6-100% with batch 32
+        (same lr 0.1, seeds 0 and 1). On MNIST or CIFAR it is 128, as before.
+        """
+        if self.batch_size is not None:
+            return self.batch_size
+        target = max(train_images // AUTO_STEPS_PER_EPOCH, 1)
+        return min(max(1 << (target.bit_length() - 1), AUTO_BATCH_MIN), AUTO_BATCH_MAX)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so it can sit in a weights-only checkpoint or JSON."""

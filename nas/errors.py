@@ -1,10 +1,12 @@
-"""The one error type for user mistakes.
+"""The one error type for user mistakes, and how any error becomes one line.
 
 The CLI turns a :class:`NasError` into a single line on stderr and exit
 status 2; anything else escaping to the user is a bug in resnas.
 """
 
 from __future__ import annotations
+
+import re
 
 
 class NasError(Exception):
@@ -18,3 +20,21 @@ class Diverged(NasError):
         super().__init__(f"training diverged at epoch {epoch}: loss is {loss}")
         self.epoch = epoch
         self.loss = loss
+
+
+def one_line(error: BaseException | str, limit: int | None = None) -> str:
+    """An error's text squeezed onto one line (whitespace runs become one space), cut to
+    ``limit`` characters; an exception without text gives its type's name."""
+    text = " ".join(str(error).split())
+    if not text and isinstance(error, BaseException):
+        text = type(error).__name__
+    return text[:limit] if limit is not None else text
+
+
+LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def escape_line_breaks(text: str) -> str:
+    """``text`` with every line break escaped: a value or file name typed with a newline in
+    it must not split an error in two (str.splitlines() breaks at all of these)."""
+    return LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text)

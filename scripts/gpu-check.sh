@@ -48,11 +48,9 @@ print("installed:", {m: importlib.util.find_spec(m) is not None
                      for m in ("numpy", "yaml", "sklearn", "pytest", "optuna", "ray", "plotly")})
 '
 
-# (b) the CUDA tests, from the test files that import without Optuna/Ray/plotly
-mapfile -t TEST_FILES < <(grep -L -E \
-    '^(import|from) (optuna|ray|plotly)|^from nas\.(search|studies|algorithms|report)( |\.)' \
-    tests/test_*.py)
-step b-cuda-tests 120 "$PY" -m pytest -p no:cacheprovider -q -k "cuda or gpu" "${TEST_FILES[@]}"
+# (b) the CUDA tests of the torch-only core (its tests import no Optuna, Ray or plotly)
+step b-cuda-tests 120 "$PY" -m pytest -p no:cacheprovider -q -k "cuda or gpu" \
+    tests/unit/models tests/unit/data tests/unit/training tests/unit/depth
 
 # (c) nas train on the GPU: ResNet-20 on the bundled digits
 step c-nas-train 120 "$PY" -m nas.cli train --config search_spaces/resnet20.yaml --device cuda \
@@ -60,7 +58,7 @@ step c-nas-train 120 "$PY" -m nas.cli train --config search_spaces/resnet20.yaml
 
 step c2-nas-analyze 60 "$PY" -m nas.cli analyze "$OUT/resnet20-cuda.pt" --device cuda
 
-# (d) nas.train (bf16, channels_last, data on the GPU) against an fp32 DataLoader loop
+# (d) nas.training (bf16, channels_last, data on the GPU) against an fp32 DataLoader loop
 step d-train-throughput 150 "$PY" benchmarks/train_throughput.py --device cuda
 
 # (e) 1, 2 and 4 concurrent trainings on the one GPU

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages some tests need, where they are missing and this machine
 # can install them (root or password-less sudo, with apt-get), in one apt-get run:
-#   chromium    tests/test_report.py opens the HTML report in headless Chromium;
-#   postgresql  tests/test_postgres.py starts its own server from these binaries, in a
+#   chromium    tests/unit/report/test_report.py opens the HTML report in headless Chromium;
+#   postgresql  tests/scenarios/test_postgres.py starts its own server from these binaries, in a
 #               temporary folder on 127.0.0.1 (the package's own cluster is kept down
 #               by a policy-rc.d while it installs).
 # Anywhere else it says why and succeeds: those tests are skipped with that reason and

@@ -1,0 +1,120 @@
+"""``nas analyze`` and ``nas compress``: how much of a trained network's depth it uses,
+and the network without the rest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from nas.cli.args import (
+    add_checkpoint_arguments,
+    check_data_args,
+    check_writable,
+    non_negative_int,
+)
+from nas.errors import NasError
+
+
+def register(commands) -> None:
+    analyze = commands.add_parser(
+        "analyze", help="measure how many of a trained network's layers are useful",
+        description="Lesion each residual block of a trained network (compute as if its "
+                    "branch were zero) on the validation split, then remove the least "
+                    "important blocks one by one while accuracy stays within --tolerance. "
+                    "Prints the per-block table and the useful depth.",
+        epilog="example: nas train --config search_spaces/resnet20.yaml --save r20.pt && "
+               "nas analyze r20.pt")
+    add_checkpoint_arguments(analyze)
+    analyze.set_defaults(run=run_analyze)
+
+    compress = commands.add_parser(
+        "compress", help="remove the removable blocks, fine-tune, compare with the full net",
+        description="Build the network without the blocks 'nas analyze' finds removable, "
+                    "fine-tune it, and print its accuracy, parameters and images/second "
+                    "against the full network.")
+    add_checkpoint_arguments(compress)
+    compress.add_argument("--epochs", type=non_negative_int, default=3, metavar="N",
+                          help="fine-tuning epochs (default: 3; 0 = none)")
+    compress.add_argument("--save", metavar="OUT", help="write the compressed checkpoint here")
+    compress.set_defaults(run=run_compress)
+
+
+def _load_for_analysis(args: argparse.Namespace):
+    """The checkpoint's network and the splits it was trained on (same seed, same split)."""
+    check_data_args(args)
+    if Path(args.checkpoint).is_dir():  # these two before torch's seconds of importing
+        raise NasError(f"{args.checkpoint}: is a folder; allowed: a checkpoint file")
+    if not Path(args.checkpoint).is_file():
+        raise NasError(f"{args.checkpoint}: checkpoint not found")
+    from nas import data
+    from nas.training.checkpoint import load_checkpoint
+    from nas.training.device import available_cpus, resolve_device
+
+    device = resolve_device(args.device)
+    torch_threads = args.threads or available_cpus()
+    import torch
+
+    torch.set_num_threads(torch_threads)
+    with warnings.catch_warnings():  # the error for a file that is not ours says enough
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        model, meta = load_checkpoint(args.checkpoint, device=device)
+    candidate = model.candidate
+    dataset = args.dataset or meta["input"]["dataset"]
+    splits = data.load(dataset, data_dir=args.data_dir, seed=candidate.seed, device=device,
+                       options=candidate.data)
+    shape = meta["input"]
+    if (splits.in_channels, splits.num_classes) != (shape["in_channels"], shape["num_classes"]):
+        raise NasError(f"--dataset {dataset}: {splits.in_channels} channels, "
+                       f"{splits.num_classes} classes; the checkpoint expects "
+                       f"{shape['in_channels']} channels, {shape['num_classes']} classes")
+    return model, splits, device, torch_threads
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    model, splits, _, _ = _load_for_analysis(args)  # checks the input before torch loads
+    from nas.depth.lesion import analyze
+
+    report = analyze(model, splits.val_x, splits.val_y, tolerance=args.tolerance)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(report.table())  # the table ends with the summary line
+    return 0
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    if args.save:
+        check_writable(Path(args.save))
+    model, splits, device, threads = _load_for_analysis(args)  # checks input before torch
+    from nas.depth.compress import compress
+    from nas.depth.lesion import analyze
+    from nas.training.checkpoint import save_checkpoint
+
+    report = analyze(model, splits.val_x, splits.val_y, tolerance=args.tolerance)
+    print(report.summary(), file=sys.stderr, flush=True)
+    result = compress(model, splits, report, epochs=args.epochs, threads=threads, device=device)
+    if args.save:
+        save_checkpoint(args.save, result.model, splits,
+                        extra={"compressed_from": str(args.checkpoint),
+                               "removed": result.removed})
+    if args.json:
+        print(json.dumps({"removed": result.removed, "full": result.full,
+                          "compressed": result.compressed, "fine_tune_epochs": args.epochs}))
+        return 0
+    full, small = result.full, result.compressed
+    print(f"{'':<12} {'blocks':>6} {'layers':>6} {'params':>10} {'val':>7} {'test':>7} "
+          f"{'images/s':>9}")
+    for label, row in (("full", full), ("compressed", small)):
+        print(f"{label:<12} {row['blocks']:>6} {row['layers']:>6} {row['params']:>10,} "
+              f"{row['val_accuracy']:>7.2%} {row['test_accuracy']:>7.2%} "
+              f"{row['images_per_second']:>9,.0f}")
+    print(f"removed {len(result.removed)} blocks, fine-tuned {args.epochs} epochs: val "
+          f"{(small['val_accuracy'] - full['val_accuracy']) * 100:+.2f} pp, "
+          f"{small['params'] / full['params']:.0%} of the parameters, "
+          f"{small['images_per_second'] / full['images_per_second']:.2f}x the images/s")
+    if args.save:
+        print(f"checkpoint: {args.save}")
+    return 0

@@ -1,0 +1,207 @@
+"""``nas studies``, ``nas best``, ``nas report`` and ``nas dashboard``: reading a storage."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from nas.cli.args import (
+    add_storage_argument,
+    add_study_arguments,
+    check_writable,
+    non_negative_int,
+    port_number,
+)
+from nas.errors import NasError
+from nas.files import shown_path
+from nas.names import DEFAULT_RESULTS, DEFAULT_STORAGE
+from nas.study.config import sqlite_file
+
+
+def register(commands) -> None:
+    studies = commands.add_parser(
+        "studies", help="list the studies in a storage with their trial counts",
+        description="List every study in a storage: trials by state and the best value.")
+    add_storage_argument(studies)
+    studies.set_defaults(run=run_studies)
+
+    best = commands.add_parser(
+        "best", help="print a study's best trial; --export writes its candidate file",
+        description="Print the best complete trial of a study. With --export, write its "
+                    "candidate as a YAML file that 'nas train --config' retrains.",
+        epilog="example: nas best --study resnet-digits --export best.yaml && "
+               "nas train --config best.yaml")
+    add_study_arguments(best)
+    best.add_argument("--trial", type=non_negative_int, metavar="N",
+                      help="this trial instead of the best (e.g. one of a Pareto front)")
+    best.add_argument("--export", metavar="FILE", help="write the best candidate here")
+    best.add_argument("--json", action="store_true", help="print one JSON object")
+    best.set_defaults(run=run_best)
+
+    report = commands.add_parser(
+        "report", help="write a study's plotly report: one HTML file that opens offline",
+        description="Write one self-contained HTML report of a study (plotly.js inside, so it "
+                    "opens offline): optimisation history, per-epoch values with pruned trials "
+                    "marked, nominal against useful depth, best accuracy by block and shortcut, "
+                    "accuracy against parameters with the Pareto front, the best trial's lesion "
+                    "profile and, for depth sweeps, accuracy against depth per shortcut style. "
+                    "'nas search' writes it too, at the end of every search.",
+        epilog="example: nas report --study degradation && xdg-open "
+               "results/degradation/report.html")
+    add_study_arguments(report)
+    report.add_argument("--out", metavar="FILE",
+                        help="where to write it (default: results/<study>/report.html)")
+    report.add_argument("--json", action="store_true",
+                        help="also print the data of every figure as one JSON object")
+    report.set_defaults(run=run_report)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="open optuna-dashboard on a storage (127.0.0.1 by default)",
+        description="Serve optuna-dashboard for a storage and print its address. It binds to "
+                    "127.0.0.1 unless --host says otherwise; Ctrl-C stops it.")
+    dashboard.add_argument("--study", metavar="NAME", help="print this study's page address")
+    add_storage_argument(dashboard)
+    dashboard.add_argument("--port", type=port_number, default=8080,
+                           help="port (default: 8080)")
+    dashboard.add_argument("--host", default="127.0.0.1",
+                           help="address to bind (default: 127.0.0.1; anything else exposes "
+                                "the study to the network)")
+    dashboard.set_defaults(run=run_dashboard)
+
+
+def open_storage_arg(args: argparse.Namespace):
+    """``--storage`` (or the default, which must exist) opened for reading."""
+    from nas.study.storage import open_storage
+
+    url = DEFAULT_STORAGE if args.storage is None else args.storage  # '' is an error, below
+    if args.storage is None and not sqlite_file(DEFAULT_STORAGE).exists():
+        raise NasError(f"no storage at {DEFAULT_STORAGE} (run 'nas search' first, or pass "
+                       "--storage)")
+    return url, open_storage(url, create=False)
+
+
+def run_studies(args: argparse.Namespace) -> int:
+    import optuna
+
+    from nas.study.queries import best_value, state_counts
+
+    url, storage = open_storage_arg(args)
+    names = sorted(optuna.get_all_study_names(storage))
+    if not names:
+        print("no studies")
+        return 0
+    print(f"{'study':<28} {'trials':>6} {'complete':>8} {'pruned':>6} {'failed':>6} "
+          f"{'running':>7} {'best':>7}")
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=storage)
+        trials = study.get_trials(deepcopy=False)
+        c = state_counts(trials)
+        value = best_value(study)
+        best = f"{value:.2%}" if value is not None else "-"
+        print(f"{name:<28} {len(trials):>6} {c['COMPLETE']:>8} {c['PRUNED']:>6} {c['FAIL']:>6} "
+              f"{c['RUNNING']:>7} {best:>7}")
+    return 0
+
+
+def run_best(args: argparse.Namespace) -> int:
+    from nas.study.queries import (
+        best_trial,
+        candidate_yaml,
+        describe,
+        load_study,
+        pareto_front,
+        trial_candidate,
+    )
+
+    url, storage = open_storage_arg(args)
+    study = load_study(args.study, storage, url)
+    best = best_trial(study, args.trial)
+    candidate = trial_candidate(best)
+    objectives = study.user_attrs.get("objectives", ["val_accuracy"])
+    front = pareto_front(study) if len(study.directions) > 1 else []
+    retrain = f"nas train --config {args.export}"
+    if best.user_attrs.get("threads"):
+        # The same thread count gives the same numbers on a CPU; others differ slightly.
+        retrain += f" --threads {best.user_attrs['threads']}"
+    if args.export:
+        out = Path(args.export)
+        check_writable(out, flag="--export")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(candidate_yaml(
+            candidate, name=f"{study.study_name}-trial-{best.number}",
+            comment=f"Trial {best.number} of study '{study.study_name}': val "
+                    f"{best.values[0]:.4f}.\nRetrain exactly: {retrain}"))
+    if args.json:
+        print(json.dumps({"study": study.study_name, "trial": best.number,
+                          "val_accuracy": best.values[0], "values": best.values,
+                          "objectives": objectives, "candidate": candidate.to_dict(),
+                          "pareto_front": [t.number for t in front],
+                          "user_attrs": best.user_attrs, "exported": args.export}))
+        return 0
+    if front:
+        print(f"study {study.study_name}: Pareto front of {' (up), '.join(objectives)} (down), "
+              f"{len(front)} trial(s):")
+        print(f"  {'trial':>5} {'val':>7} {objectives[1]:>13}  candidate")
+        for t in front:
+            print(f"  {t.number:>5} {t.values[0]:>7.2%} {t.values[1]:>13,.0f}  "
+                  f"{describe(trial_candidate(t))}")
+    attrs = best.user_attrs
+    print(f"study {study.study_name}: {'chosen' if args.trial is not None else 'best'} trial "
+          f"{best.number}, val {best.values[0]:.2%}")
+    print(f"  {describe(candidate)}")
+    if "layers" in attrs:
+        print(f"  {attrs['layers']} layers, {attrs['blocks']} blocks, {attrs['params']:,} "
+              f"parameters, {attrs.get('seconds', 0):.1f}s")
+    if args.export:
+        print(f"candidate written to {args.export}; retrain: {retrain}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from nas.report import collect, default_report_path, write_report
+    from nas.study.queries import load_study
+
+    url, storage = open_storage_arg(args)
+    study = load_study(args.study, storage, url)
+    out = Path(args.out) if args.out else default_report_path(DEFAULT_RESULTS, study.study_name)
+    check_writable(out, flag="--out")
+    drawn = write_report(study, out, storage_url=url)
+    if args.json:
+        print(json.dumps({"study": study.study_name, "report": str(out), "figures": drawn,
+                          "data": collect(study)}))
+        return 0
+    print(f"report: {shown_path(out)} ({len(drawn)} figures; open it in a browser)")
+    return 0
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    import socket
+
+    from nas.study import _optuna
+    from nas.study.queries import load_study
+
+    url, storage = open_storage_arg(args)
+    path = ""
+    if args.study:
+        study = load_study(args.study, storage, url)
+        path = f"studies/{_optuna.study_id(study)}"
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: binding to {args.host} exposes the study to the network; use it only "
+              "on a trusted network", file=sys.stderr)
+    with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as exc:
+            raise NasError(f"--port {args.port}: cannot listen on {args.host} "
+                           f"({exc.strerror}); allowed: a free port") from None
+    import optuna_dashboard
+
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"optuna-dashboard: http://{shown}:{args.port}/dashboard/{path}  (Ctrl-C stops it)",
+          flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the way to stop it
+        optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    return 0

@@ -1,0 +1,12 @@
+"""The networks a candidate describes: residual blocks by name and the ResNet built from them.
+
+Torch only, so that training, analysis and checkpoint loading need no search machinery.
+"""
+
+from __future__ import annotations
+
+from nas.models.blocks import BLOCKS, Bypass, ResidualBlock, create_block
+from nas.models.resnet import ResNet, StageSpec, build_model, make_stages
+
+__all__ = ["BLOCKS", "Bypass", "ResNet", "ResidualBlock", "StageSpec", "build_model",
+           "create_block", "make_stages"]

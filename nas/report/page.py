@@ -1,0 +1,150 @@
+"""The self-contained HTML report of a study: a summary table, then one section per figure.
+
+The page is what a person opens after a search, often offline, so plotly.js goes in
+once with the first figure and nothing is fetched. ``SECTIONS`` pairs each figure's
+collector with its drawing, so ``collect`` (for ``nas report --json`` and tests) and
+the page always cover the same figures.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nas.report.info import (
+    block_shortcut_info,
+    depth_info,
+    depth_sweep_info,
+    history_info,
+    intermediate_info,
+    lesion_info,
+    params_info,
+)
+from nas.report.plots import (
+    plot_block_shortcut,
+    plot_depth,
+    plot_depth_sweep,
+    plot_history,
+    plot_intermediate,
+    plot_lesion,
+    plot_params,
+)
+from nas.study.config import mask
+from nas.study.queries import describe, pareto_front, state_counts, trial_candidate
+
+
+@dataclass(frozen=True)
+class Section:
+    """One figure of the report: its element id, how to read it, and its two halves."""
+
+    id: str
+    caption: str
+    collect: Callable[[optuna.Study], Any]
+    draw: Callable[[Any], Any]
+    missing: str  # shown instead when the study has nothing to draw
+
+
+def _has_data(info: Any) -> bool:
+    if isinstance(info, dict) and "trial" in info and isinstance(info["trial"], list):
+        return bool(info["trial"])
+    if isinstance(info, dict) and "blocks" in info and isinstance(info["blocks"], list):
+        return bool(info["blocks"])
+    return bool(info)
+
+
+SECTIONS = (
+    Section("history", "Each complete trial's validation accuracy, and the best so far.",
+            history_info, plot_history, "no complete trial yet"),
+    Section("intermediate", "Validation accuracy after every epoch. A cross marks the epoch "
+            "at which the pruner stopped a trial.", intermediate_info, plot_intermediate,
+            "no per-epoch values (a multi-objective study keeps none)"),
+    Section("depth", "Layers each network has against the layers it needs to stay within "
+            "the tolerance of its accuracy (useful depth). Points on the diagonal use all "
+            "their depth.", depth_info, plot_depth, "no analysed trial"),
+    Section("block-shortcut", "The best accuracy each block type reached with each shortcut "
+            "style.", block_shortcut_info, plot_block_shortcut, "no complete trial yet"),
+    Section("params", "Accuracy against size. The Pareto front joins the trials that no "
+            "smaller network beats.", params_info, plot_params, "no complete trial yet"),
+    Section("lesion", "How much accuracy the best network loses when each block alone is "
+            "lesioned (its branch zeroed, so it passes its input on).", lesion_info,
+            plot_lesion, "no analysed trial"),
+    Section("depth-sweep", "The best accuracy at each depth, one line per shortcut style: "
+            "plain networks (none) that get worse as they get deeper show the degradation "
+            "problem residual connections solve.", depth_sweep_info, plot_depth_sweep,
+            "not a depth sweep: no series covers two depths"),
+)
+
+
+def collect(study: optuna.Study) -> dict[str, Any]:
+    """Every section's data, by section id (what the report draws, for tests and --json)."""
+    return {section.id: section.collect(study) for section in SECTIONS}
+
+
+def default_report_path(results_dir: str | Path, study_name: str) -> Path:
+    return Path(results_dir) / study_name / "report.html"
+
+
+def write_report(study: optuna.Study, path: str | Path, storage_url: str = "") -> list[str]:
+    """Write the self-contained HTML report; return the ids of the figures drawn."""
+    path = Path(path)
+    parts = [_summary_html(study, storage_url)]
+    drawn: list[str] = []
+    for section in SECTIONS:
+        info = section.collect(study)
+        parts.append(f'<section id="section-{section.id}">'
+                     f"<p class=\"caption\">{html.escape(section.caption)}</p>")
+        if _has_data(info):
+            figure = section.draw(info)
+            # plotly.js goes in once, with the first figure: the file opens offline.
+            parts.append(figure.to_html(full_html=False, include_plotlyjs=not drawn,
+                                        div_id=section.id, config={"displaylogo": False}))
+            drawn.append(section.id)
+        else:
+            parts.append(f'<p class="missing">{html.escape(section.missing)}</p>')
+        parts.append("</section>")
+    title = html.escape(f"resnas report: {study.study_name}")
+    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{title}</title><style>{_STYLE}</style></head><body>"
+            f"<h1>{title}</h1>{''.join(parts)}</body></html>\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(page, encoding="utf-8")
+    temporary.replace(path)  # a reader never sees half a report
+    return drawn
+
+
+_STYLE = ("body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;"
+          "padding:0 1em;color:#222}section{margin:2em 0}.caption{color:#555}"
+          ".missing{color:#999;font-style:italic}table{border-collapse:collapse}"
+          "td,th{padding:2px 12px 2px 0;text-align:left}")
+
+
+def _summary_html(study: optuna.Study, storage_url: str) -> str:
+    counts = state_counts(study.get_trials(deepcopy=False))
+    rows = [("dataset", study.user_attrs.get("dataset", "?")),
+            ("trials", f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
+                       f"{counts['FAIL']} failed, {counts['RUNNING']} running")]
+    if storage_url:
+        rows.append(("storage", mask(storage_url)))
+    front = pareto_front(study)
+    if front:
+        best = front[0]
+        attrs = best.user_attrs
+        text = f"trial {best.number}: val {best.values[0]:.2%}"
+        if "test_accuracy" in attrs:
+            text += f", test {attrs['test_accuracy']:.2%}"
+        rows.append(("best", text))
+        if "candidate" in attrs:
+            rows.append(("candidate", describe(trial_candidate(best))))
+        if "useful_layers" in attrs:
+            rows.append(("useful depth", f"{attrs['useful_layers']} of {attrs['total_layers']} "
+                                         f"layers ({attrs['useful_blocks']} of "
+                                         f"{attrs['total_blocks']} blocks)"))
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                    for k, v in rows)
+    return f"<table>{cells}</table>"

@@ -1,0 +1,154 @@
+"""Drawing of the report's figures from data the collectors in ``nas.report.info`` gathered.
+
+Each ``plot_...`` takes one collector's result and returns a plotly figure; none reads
+the study itself. plotly is imported inside each function so that reading studies,
+``nas search`` and the dashboard note never pay for it unless a figure is drawn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas.report.info import (
+    BlockShortcutInfo,
+    DepthInfo,
+    DepthSweepSeries,
+    HistoryInfo,
+    IntermediateSeries,
+    LesionInfo,
+    ParamsInfo,
+)
+
+_ACCURACY_COLORBAR = {"title": "val accuracy", "tickformat": ".0%"}
+
+
+def _figure(title: str, x_title: str, y_title: str, percent_y: bool = True) -> Any:
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    figure.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title,
+                         template="plotly_white", margin={"t": 60, "r": 30},
+                         legend={"orientation": "h", "yanchor": "top", "y": -0.2})
+    if percent_y:
+        figure.update_yaxes(tickformat=".0%")
+    return figure
+
+
+def _trial_labels(info: DepthInfo | ParamsInfo) -> list[str]:
+    """Hover text of each point: its trial number and block/shortcut."""
+    return [f"trial {n}: {label}" for n, label in zip(info["trial"], info["label"], strict=True)]
+
+
+def plot_history(info: HistoryInfo) -> Any:
+    import plotly.graph_objects as go
+
+    figure = _figure("Optimisation history", "trial", "val accuracy")
+    figure.add_trace(go.Scatter(x=info["trial"], y=info["accuracy"], mode="markers",
+                                name="complete trial"))
+    figure.add_trace(go.Scatter(x=info["trial"], y=info["best"], mode="lines",
+                                name="best so far", line={"shape": "hv"}))
+    return figure
+
+
+def plot_intermediate(series: list[IntermediateSeries]) -> Any:
+    import plotly.graph_objects as go
+
+    figure = _figure("Validation accuracy per epoch (x: where a pruned trial stopped)",
+                     "epoch", "val accuracy")
+    colors = {"COMPLETE": "#1f77b4", "PRUNED": "#d62728", "FAIL": "#7f7f7f",
+              "RUNNING": "#2ca02c"}
+    for s in series:
+        figure.add_trace(go.Scatter(
+            x=s["epochs"], y=s["accuracy"], mode="lines", name=f"trial {s['trial']}",
+            legendgroup=s["state"], line={"color": colors.get(s["state"], "#9467bd"),
+                                          "width": 1},
+            hovertemplate=f"trial {s['trial']} ({s['label']}, {s['state'].lower()})"
+                          "<br>epoch %{x}: %{y:.2%}<extra></extra>", showlegend=False))
+    pruned = [s for s in series if s["stopped_at"] is not None]
+    figure.add_trace(go.Scatter(
+        x=[s["stopped_at"] for s in pruned], y=[s["accuracy"][-1] for s in pruned],
+        mode="markers", name="pruned here", marker={"symbol": "x", "size": 9,
+                                                    "color": colors["PRUNED"]},
+        text=[f"trial {s['trial']}" for s in pruned],
+        hovertemplate="%{text} pruned after epoch %{x}<extra></extra>"))
+    return figure
+
+
+def plot_depth(info: DepthInfo) -> Any:
+    """Scatter of useful against nominal layers; points on the diagonal use all their depth."""
+    import plotly.graph_objects as go
+
+    top = max(info["nominal"], default=1)
+    figure = _figure("Nominal against useful depth", "layers (nominal)", "useful layers",
+                     percent_y=False)
+    figure.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", name="all layers useful",
+                                line={"dash": "dot", "color": "gray"}))
+    figure.add_trace(go.Scatter(
+        x=info["nominal"], y=info["useful"], mode="markers", name="trials",
+        marker={"color": info["accuracy"], "colorscale": "Viridis", "showscale": True,
+                "colorbar": _ACCURACY_COLORBAR, "size": 9},
+        text=_trial_labels(info),
+        hovertemplate="%{text}<br>%{x} layers, %{y} useful<extra></extra>"))
+    return figure
+
+
+def plot_block_shortcut(info: BlockShortcutInfo) -> Any:
+    import plotly.graph_objects as go
+
+    figure = _figure("Best val accuracy by block and shortcut", "shortcut", "block",
+                     percent_y=False)
+    text = [[f"{v:.1%}" if v is not None else "" for v in row] for row in info["accuracy"]]
+    figure.add_trace(go.Heatmap(
+        z=info["accuracy"], x=info["shortcuts"], y=info["blocks"], text=text,
+        texttemplate="%{text}", colorscale="Viridis", colorbar=_ACCURACY_COLORBAR,
+        hovertemplate="%{y}/%{x}: %{z:.2%}<extra></extra>"))
+    return figure
+
+
+def plot_params(info: ParamsInfo) -> Any:
+    import plotly.graph_objects as go
+
+    figure = _figure("Accuracy against parameters", "parameters", "val accuracy")
+    figure.update_xaxes(type="log")
+    figure.add_trace(go.Scatter(
+        x=info["params"], y=info["accuracy"], mode="markers", name="complete trial",
+        text=_trial_labels(info),
+        hovertemplate="%{text}<br>%{x:,} parameters: %{y:.2%}<extra></extra>"))
+    where = {n: i for i, n in enumerate(info["trial"])}
+    front = [where[n] for n in info["front"]]
+    figure.add_trace(go.Scatter(
+        x=[info["params"][i] for i in front], y=[info["accuracy"][i] for i in front],
+        mode="lines+markers", name="Pareto front", line={"shape": "hv", "color": "#d62728"},
+        marker={"size": 10, "symbol": "circle-open"}, hoverinfo="skip"))
+    return figure
+
+
+def plot_lesion(info: LesionInfo) -> Any:
+    import plotly.graph_objects as go
+
+    figure = _figure(f"Lesion profile of trial {info['trial']} ({info['label']}, "
+                     f"{info['useful_layers']} of {info['total_layers']} layers useful)",
+                     "block", "accuracy lost when lesioned alone (pp)", percent_y=False)
+    removable = set(info["removable"])
+    colors = ["#7f7f7f" if essential else "#d62728" if name in removable else "#1f77b4"
+              for name, essential in zip(info["blocks"], info["essential"], strict=True)]
+    figure.add_trace(go.Bar(
+        x=info["blocks"], y=[v * 100 for v in info["importance"]], marker={"color": colors},
+        name="importance",
+        hovertemplate="%{x}: %{y:.2f} pp<extra></extra>"))
+    figure.add_annotation(text="blue: kept · red: removable · gray: essential (changes shape)",
+                          xref="paper", yref="paper", x=0, y=1.08, showarrow=False)
+    return figure
+
+
+def plot_depth_sweep(info: dict[str, DepthSweepSeries]) -> Any:
+    import plotly.graph_objects as go
+
+    figure = _figure("Accuracy against depth", "layers", "best val accuracy")
+    for name, series in info.items():
+        shown = f"{name} (plain network)" if name.endswith("none") else name
+        figure.add_trace(go.Scatter(
+            x=series["layers"], y=series["accuracy"], mode="lines+markers", name=shown,
+            text=[f"trial {n}" for n in series["trial"]],
+            hovertemplate=f"{name}, %{{x}} layers: %{{y:.2%}} (%{{text}})<extra></extra>"))
+    return figure

@@ -1,0 +1,11 @@
+"""``nas search``: Ray Tune runs the trials; an Optuna study samples, prunes and records them.
+
+``options`` (what a search needs; importable without Ray), ``driver`` (Ray
+start-up, the study, the Tune run), ``tune`` (the searcher, scheduler and
+stopper Ray Tune calls), ``trial`` (what runs on a Ray worker). Ray is
+imported only inside this package, and only once a search really starts.
+"""
+
+from nas.search.options import SearchOptions, SearchOutcome
+
+__all__ = ["SearchOptions", "SearchOutcome"]

@@ -1,0 +1,199 @@
+"""``nas search``'s driver: start or join Ray, open the study, let Ray Tune run the trials.
+
+Ray Tune runs each candidate's training as a trial (:mod:`nas.search.trial`);
+an Optuna study samples, prunes and records them (:mod:`nas.search.tune`).
+Ray is imported inside :func:`run_search`, after every input was checked and
+after a private Ray has been told to stay on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import optuna
+
+import nas
+from nas.errors import NasError, one_line
+from nas.search.options import SearchOptions, SearchOutcome, concurrency
+from nas.study.algorithms import grid_size, make_pruner, make_sampler
+from nas.study.config import is_url, mask
+from nas.study.queries import count_finished
+from nas.study.recovery import heartbeats, recover_stale_trials
+
+
+def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
+    space = opts.space
+    storage = opts.open_storage()
+    sampler = make_sampler(space, concurrent)
+    pruner = make_pruner(space.pruner, space.epochs)
+    multi = len(space.objectives) > 1
+    if (multi or space.sampler["name"] == "nsga2") and space.pruner["name"] != "none":
+        why = "this search has two objectives" if multi else "nsga2 is a multi-objective sampler"
+        print(f"warning: {why} and Optuna cannot prune multi-objective trials; pruning is off "
+              "for this search", file=opts.out)
+        pruner = optuna.pruners.NopPruner()
+    directions = ["maximize"] + ["minimize"] * (len(space.objectives) - 1)
+    try:
+        study = optuna.create_study(study_name=opts.study_name, storage=storage, sampler=sampler,
+                                    pruner=pruner, directions=directions, load_if_exists=True)
+    except ValueError as exc:  # e.g. an existing multi-objective study of that name
+        raise NasError(f"study '{opts.study_name}' in {mask(opts.storage)}: {exc}") from None
+    if study.user_attrs.get("space_text") not in (None, space.text):
+        print(f"note: study '{opts.study_name}' was started with a different space file; "
+              "new trials use this one", file=opts.out)
+    study.set_user_attr("space_text", space.text)
+    study.set_user_attr("space_path", space.path)
+    study.set_user_attr("dataset", space.dataset)
+    study.set_user_attr("epochs", space.epochs)
+    study.set_user_attr("resnas_version", nas.__version__)
+    study.set_user_attr("objectives", list(space.objectives))
+    if list(study.directions) != [optuna.study.StudyDirection[d.upper()] for d in directions]:
+        raise NasError(f"study '{opts.study_name}' in {mask(opts.storage)} was created with other "
+                       f"objectives; allowed: the same objectives, or a new --study name")
+    return study
+
+
+def run_search(opts: SearchOptions) -> SearchOutcome:
+    """Run trials until the study holds ``opts.trials`` finished ones."""
+    if not opts.ray_address:
+        _loopback_only()
+    import ray
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+
+    from nas.search.trial import run_trial
+    from nas.search.tune import PrunerScheduler, StorageStopper, StudySearcher
+
+    space = opts.space
+    started_ray = _start_ray(opts)
+    if opts.ray_address:
+        warn_about_local_paths(opts)
+    try:
+        cluster = ray.cluster_resources()
+        concurrent = concurrency(opts, cluster)
+        study = open_study(opts, concurrent)
+        recovered = recover_stale_trials(study)
+        if recovered:
+            print(f"{recovered} trial(s) left running by a stopped search were marked FAIL; "
+                  "their candidates run again", file=opts.out)
+        finished = count_finished(study)
+        budget = opts.trials - finished
+        if space.sampler["name"] == "grid":
+            budget = min(budget, grid_size(space) - finished)
+        checkpoints, tune_dir = opts.results("checkpoints"), opts.results("tune")
+        if budget <= 0:
+            print(f"study '{opts.study_name}' already holds {finished} finished "
+                  f"trials (asked for {opts.trials}); nothing to run", file=opts.out)
+            return SearchOutcome(study, 0, False, checkpoints, tune_dir)
+
+        threads = max(1, int(opts.cpus_per_trial))
+        device = "cuda" if opts.gpus_per_trial > 0 else "cpu"
+        searcher = StudySearcher(study, space, opts, budget, threads, device)
+        per_trial = f"{opts.cpus_per_trial:g} CPU"
+        if device == "cuda":
+            per_trial += f" + {opts.gpus_per_trial:g} GPU"
+        print(f"searching {budget} trial(s) of '{opts.study_name}' ({space.dataset}, up to "
+              f"{space.epochs} epochs each, {concurrent} at a time, {per_trial} per trial; "
+              f"pruner {space.pruner['name']}, sampler {space.sampler['name']})",
+              file=opts.out, flush=True)
+        resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
+        tuner = tune.Tuner(
+            tune.with_resources(run_trial, resources),
+            tune_config=tune.TuneConfig(
+                search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
+                scheduler=PrunerScheduler(searcher),
+                num_samples=budget,
+                # One worker process serves trial after trial: no new Python, torch
+                # import and data load per trial.
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name=time.strftime("run-%Y%m%d-%H%M%S"),
+                storage_path=tune_dir,
+                verbose=0,
+                log_to_file=True,
+                stop=StorageStopper(searcher),
+                # A trial whose worker or node dies restarts from its last epoch's state;
+                # failures inside training are reported as results, never retried.
+                failure_config=tune.FailureConfig(max_failures=opts.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            ),
+        )
+        interrupted = False
+        try:
+            with heartbeats(study, lambda: list(searcher.live.values())):
+                tuner.fit()
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            # With the storage gone, its running trials stay RUNNING there: the next
+            # search, finding this driver dead, fails them and runs their candidates again.
+            abandoned = 0 if searcher.storage_error else searcher.abandon_running()
+        if searcher.storage_error is not None:
+            raise searcher.storage_error
+        interrupted = interrupted or abandoned > 0
+        return SearchOutcome(study, budget - searcher.budget, interrupted, checkpoints, tune_dir)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def warn_about_local_paths(opts: SearchOptions) -> None:
+    """On a cluster, relative paths name a folder of one node (under `ray job submit`, of
+    the job's temporary copy of --working-dir): say so before hours of trials land there."""
+    results = str(opts.results_dir)
+    if not is_url(results) and not Path(results).is_absolute():
+        print(f"warning: --results {results} is a relative folder; on a cluster pass one "
+              "every node reaches (an absolute shared path) or a URI such as s3://bucket/nas",
+              file=opts.out)
+    if opts.storage.startswith("sqlite:///") and not opts.storage.startswith("sqlite:////"):
+        print(f"warning: --storage {opts.storage} is a relative SQLite file; under 'ray job "
+              "submit' it lands in the job's temporary folder: use an absolute path or "
+              "PostgreSQL", file=opts.out)
+
+
+def _loopback_only() -> None:
+    """Keep a private local Ray on 127.0.0.1.
+
+    On Linux, Ray resolves even ``_node_ip_address="127.0.0.1"`` to the machine's
+    network address and its daemons (GCS, raylet, agents, workers) then listen on
+    every interface. With its cluster mode off (the Windows/macOS default, set here
+    before Ray is imported, and inherited by its daemons) the node address stays
+    the loopback one, and so does every server. A user's own setting wins.
+    """
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+def _start_ray(opts: SearchOptions) -> bool:
+    """Join a cluster (``--address``/RAY_ADDRESS) or start a private local Ray on 127.0.0.1.
+
+    Returns whether this call started Ray (and so must shut it down).
+    """
+    import ray
+
+    # Our progress lines replace Ray Tune's tables and log flood.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C reaches us directly
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
+    for name in ("ray", "ray.tune", "ray.train", "ray.air"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if ray.is_initialized():  # a caller's own Ray session: use it, leave it running
+        return False
+    address = opts.ray_address
+    common = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
+    if address:
+        try:
+            ray.init(address=address, **common)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise NasError(f"--address {address}: cannot join the Ray cluster "
+                           f"({one_line(exc, 200)})") from None
+        return True
+    from nas.training.device import available_cpus
+
+    ray.init(num_cpus=available_cpus(), include_dashboard=False,
+             _node_ip_address="127.0.0.1", **common)
+    return True

@@ -1,0 +1,301 @@
+"""The study, driven from Ray Tune's callbacks: searcher, scheduler and stopper.
+
+Ray's own ``OptunaSearch`` gives Optuna a no-op pruner and tells a trial that
+a Tune scheduler stopped as COMPLETE with its partial value, so the study
+would lie. Here :class:`StudySearcher` drives the study through Optuna's
+ask-and-tell API instead, and :class:`PrunerScheduler` asks the configured
+Optuna pruner after every reported epoch: the pruner decides, Ray stops the
+trial, and the study records it as PRUNED. Every Optuna write happens in the
+driver, and each trial is told the moment it ends, so a crash loses no
+finished trial. Only the search driver imports this module (it imports Ray).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
+
+from nas.errors import one_line
+from nas.report import DEPTH_FIGURE_ID, depth_info, depth_note, plot_depth
+from nas.search.options import DEPTH_ATTRS, TRIAL_ATTRS, SearchOptions
+from nas.space import SearchSpace
+from nas.study import _optuna
+from nas.study.config import StorageError, mask
+from nas.study.recovery import DRIVER_STOPPED, PROCESS_LOST, fail_and_retry, this_driver
+from nas.testing import faults
+
+
+@contextlib.contextmanager
+def _interrupt_deferred():
+    """Let a Ctrl-C that arrives inside the block act when the block ends.
+
+    A callback of the searcher asks for a trial or records one in several storage
+    writes; a KeyboardInterrupt between two of them would leave a trial RUNNING that
+    no one fails (one asked for but not yet known, or half told). Signals reach only
+    the main thread, where Tune calls the searcher; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: arrived.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if arrived:
+            signal.raise_signal(signal.SIGINT)  # now, to the handler that was there before
+
+
+def _until_storage_fails(fallback: Any):
+    """Run a Tune callback of the searcher whole (a Ctrl-C acts when it returns) unless the
+    storage has failed; return ``fallback`` instead of raising into Tune (which would
+    print its traceback)."""
+
+    def wrap(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            if self.storage_error is None:
+                try:
+                    with _interrupt_deferred():
+                        return method(self, *args, **kwargs)
+                except StorageError as exc:
+                    self.storage_error = exc
+            return fallback
+
+        return guarded
+
+    return wrap
+
+
+class StudySearcher(Searcher):
+    """Ask-and-tell bridge: Tune asks for configs, Optuna supplies and records them."""
+
+    def __init__(self, study: optuna.Study, space: SearchSpace, opts: SearchOptions,
+                 budget: int, threads: int, device: str) -> None:
+        super().__init__(metric="val_accuracy", mode="max")
+        self.study, self.space, self.opts = study, space, opts
+        self.budget = budget
+        self.threads, self.device = threads, device
+        self.prune = not isinstance(study.pruner, optuna.pruners.NopPruner)
+        # Optuna keeps per-epoch values only for single-objective studies.
+        self.single = len(space.objectives) == 1
+        self.history: dict[str, dict[int, float]] = {}  # per trial, epoch -> val
+        self.live: dict[str, optuna.Trial] = {}
+        self.pruned: set[str] = set()
+        self.restarted: set[str] = set()  # trials whose restart from scratch was said
+        self.errors: dict[str, str] = {}
+        self.counts: Counter[str] = Counter()
+        self.driver = this_driver()
+        # Set when the storage stayed unreachable: the search then stops, writing nothing
+        self.storage_error: StorageError | None = None
+
+    def __getstate__(self) -> dict:
+        # Ray Tune pickles the searcher into tune/run-*/tuner.pkl, for a restore resnas never
+        # does (a search resumes from its study). So: no password there, and neither the
+        # study nor its live trials, whose sampler need not pickle (Optuna 5's GA samplers
+        # hold a thread lock).
+        state = self.__dict__.copy()
+        state["opts"] = replace(self.opts, storage=mask(self.opts.storage), _opened=None)
+        state["study"], state["live"] = None, {}
+        return state
+
+    @_until_storage_fails(Searcher.FINISHED)
+    def suggest(self, trial_id: str) -> dict | None:
+        if self.budget <= 0:
+            return Searcher.FINISHED
+        # Whose it is goes in with the trial: a driver that dies or loses its storage right
+        # after asking leaves a trial that a later search recovers, never one RUNNING for good.
+        trial = _optuna.ask_claimed(self.study, {"driver": self.driver})
+        # Live from its first moment: a Ctrl-C from here on still fails it and requeues it.
+        self.live[trial_id] = trial
+        _optuna.record_heartbeat(self.study, trial)  # from now on a silent driver makes it stale
+        candidate = self.space.suggest(trial)
+        trial.set_user_attr("candidate", candidate.to_dict())
+        # CPU results depend on the thread count: kept so a retrain can match it.
+        trial.set_user_attr("threads", self.threads)
+        self.budget -= 1
+        return {
+            "candidate": candidate.to_dict(), "trial_number": trial.number,
+            "threads": self.threads, "device": self.device,
+            "data_dir": self.opts.data_dir, "download": self.opts.download,
+            "usefulness": self.space.usefulness,
+            "checkpoint_dir": self.opts.results("checkpoints"),
+        }
+
+    @_until_storage_fails(True)  # and stop the trial
+    def observe(self, trial_id: str, result: dict) -> bool:
+        """Record one epoch in the study; true when the trial must stop."""
+        trial = self.live.get(trial_id)
+        if trial is None:
+            return False
+        if "restarted" in result and trial_id not in self.restarted:
+            self.restarted.add(trial_id)
+            print(f"trial {trial.number:>3} restarted from scratch: {result['restarted']}",
+                  file=self.opts.out, flush=True)
+        if "epoch" in result and "val_accuracy" in result:
+            epoch, value = int(result["epoch"]), float(result["val_accuracy"])
+            seen = self.history.setdefault(trial_id, {})
+            if epoch not in seen:  # a trial restarted from scratch repeats its epochs
+                seen[epoch] = value
+                if self.single:
+                    trial.report(value, epoch)
+        if "error" in result:
+            return True
+        if "checkpoint" in result:  # the final report: training is over, nothing to prune
+            return False
+        if self.prune and trial.should_prune():
+            self.pruned.add(trial_id)
+            return True
+        return False
+
+    @_until_storage_fails(None)
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        # The trial stays live until the study has been told its end: a Ctrl-C halfway
+        # through recording it leaves it to abandon_running, never RUNNING for good.
+        trial = self.live.get(trial_id)
+        if trial is None:
+            return
+        result = result or {}
+        for key in TRIAL_ATTRS:
+            if key in result:
+                trial.set_user_attr(key, result[key])
+        epochs = int(result.get("epoch", 0))
+        trial.set_user_attr("epochs", epochs)
+        faults.while_recording(trial.number)  # half recorded, for the tests
+        history = self.history.pop(trial_id, {})
+        if not self.single and history:  # Optuna keeps no per-epoch values for these
+            trial.set_user_attr("val_history", [history[e] for e in sorted(history)])
+        if error and "error" not in result:
+            # Not the candidate's fault: its worker died. Record why, run it again.
+            trial.set_user_attr("error", self.errors.get(trial_id, "the worker died"))
+            fail_and_retry(self.study, trial, PROCESS_LOST)
+            state = "lost its worker; will be retried"
+            self.counts["stopped"] += 1
+        elif "error" in result:
+            reason = result["fail_reason"]
+            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr("error", result["error"])
+            self.study.tell(trial, state=TrialState.FAIL)
+            state = f"failed ({reason})"
+            self.counts["failed"] += 1
+        elif trial_id in self.pruned:
+            self.study.tell(trial, state=TrialState.PRUNED)
+            state = f"pruned at epoch {epochs}"
+            self.counts["pruned"] += 1
+        elif epochs >= self.space.epochs and "val_accuracy" in result:
+            self.record_depth(trial, result)
+            self.study.tell(trial, [float(result[o]) for o in self.space.objectives])
+            if "useful_layers" in result:  # it reads every trial: only when it changes
+                self.update_depth_figure()
+            state = "complete"
+            if "useful_layers" in result:
+                state += (f" ({result['useful_layers']} of {result['total_layers']} layers "
+                          "useful)")
+            self.counts["complete"] += 1
+        else:  # stopped by something other than the pruner: run it again later
+            fail_and_retry(self.study, trial, DRIVER_STOPPED)
+            state = "stopped; will be retried"
+            self.counts["stopped"] += 1
+        del self.live[trial_id]
+        self.progress(trial.number, state, result)
+
+    def record_depth(self, trial: optuna.Trial, result: dict) -> None:
+        """Depth figures as user attributes, and the per-block table as a dashboard note."""
+        if "useful_layers" not in result:
+            return
+        from optuna_dashboard import save_note
+
+        attrs = {key: result[key] for key in DEPTH_ATTRS if key in result}
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        save_note(trial, depth_note(trial.number, attrs))
+
+    def update_depth_figure(self) -> None:
+        """Keep the study's nominal-against-useful-depth figure current for the dashboard."""
+        info = depth_info(self.study)
+        if info["trial"]:
+            from optuna_dashboard import save_plotly_graph_object
+
+            save_plotly_graph_object(self.study, plot_depth(info),
+                                     graph_object_id=DEPTH_FIGURE_ID)
+
+    def note_error(self, trial_id: str, message: str) -> None:
+        self.errors[trial_id] = message
+
+    def progress(self, number: int, state: str, result: dict) -> None:
+        value = result.get("val_accuracy")
+        shown = f" val {value:.2%}" if isinstance(value, float) and math.isfinite(value) else ""
+        best = _best_text(self.study)
+        c = self.counts
+        print(f"trial {number:>3} {state}{shown} | running {len(self.live)}, complete "
+              f"{c['complete']}, pruned {c['pruned']}, failed {c['failed']}{best}",
+              file=self.opts.out, flush=True)
+
+    def abandon_running(self) -> int:
+        """Trials still open when the search stops: FAIL them, queue their candidates."""
+        count = 0
+        for trial in self.live.values():
+            try:
+                fail_and_retry(self.study, trial, DRIVER_STOPPED)
+                count += 1
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # the stop came just after the study was told this trial's end
+        self.live.clear()
+        return count
+
+
+class StorageStopper(Stopper):
+    """Ends the whole run once the searcher could not reach the storage."""
+
+    def __init__(self, searcher: StudySearcher) -> None:
+        self.searcher = searcher
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.searcher.storage_error is not None
+
+class PrunerScheduler(FIFOScheduler):
+    """Stops a trial when the study's Optuna pruner says so, after every epoch."""
+
+    def __init__(self, searcher: StudySearcher) -> None:
+        super().__init__()
+        self.searcher = searcher
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        if self.searcher.observe(trial.trial_id, result):
+            return TrialScheduler.STOP
+        return TrialScheduler.CONTINUE
+
+    def on_trial_error(self, tune_controller, trial) -> None:
+        error = trial.get_error()
+        if error is not None:
+            self.searcher.note_error(trial.trial_id, one_line(error, 500))
+        super().on_trial_error(tune_controller, trial)
+
+
+def _best_text(study: optuna.Study) -> str:
+    if len(study.directions) > 1:
+        front = study.best_trials
+        return f" | Pareto front {len(front)} trial(s)" if front else ""
+    try:
+        best = study.best_trial
+    except ValueError:
+        return ""
+    return f" | best {best.value:.2%} (trial {best.number})"

@@ -1,0 +1,148 @@
+"""A validated space file as plain values, and how a trial turns it into a Candidate.
+
+The parser (parser.py) builds these; the search, the CLI and the tests only read them.
+Keeping the model free of YAML and of Optuna (a trial is only duck-typed here) lets a
+space be loaded, overridden from the command line and checked before anything heavy
+is imported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from nas.candidate import Candidate
+from nas.errors import NasError
+from nas.space.checks import CONDITIONS, SPACE_PARAMS, SpaceError
+
+if TYPE_CHECKING:
+    import optuna
+
+
+@dataclass(frozen=True)
+class Fixed:
+    value: Any
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    choices: tuple[Any, ...]
+
+
+Param = Fixed | IntRange | FloatRange | Choice
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated space file; ``suggest`` turns an Optuna trial into a Candidate."""
+
+    path: str
+    name: str
+    dataset: str = "digits"
+    metric: str = "val_accuracy"
+    epochs: int = 10
+    trials: int = 20
+    seed: int = 0
+    params: dict[str, Param] = field(default_factory=dict)
+    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
+    pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
+    trial_resources: dict[str, float] = field(default_factory=lambda: {"cpu": 1, "gpu": 0})
+    usefulness: dict[str, Any] = field(default_factory=lambda: {"enabled": True, "tolerance": 0.01})
+    objectives: tuple[str, ...] = ("val_accuracy",)
+    data: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+
+    @property
+    def searched(self) -> dict[str, Param]:
+        return {k: p for k, p in self.params.items() if not isinstance(p, Fixed)}
+
+    def candidate(self, values: Mapping[str, Any]) -> Candidate:
+        """A Candidate from values for every searched parameter (fixed ones filled in)."""
+        merged = {k: p.value for k, p in self.params.items() if isinstance(p, Fixed)}
+        merged.update(values)
+        return Candidate(
+            dataset=self.dataset, epochs=self.epochs, seed=self.seed, data=dict(self.data),
+            **merged,
+        )
+
+    def fixed_candidate(self) -> Candidate:
+        """The candidate of a file whose values are all fixed."""
+        if self.searched:
+            name = next(iter(self.searched))
+            raise SpaceError(
+                f"{self.path}: space.{name}: a candidate file needs one value, not a search "
+                f"range; allowed: a single {_kind(name)} value"
+            )
+        return self.candidate({})
+
+    def suggest(self, trial: optuna.Trial) -> Candidate:
+        """Define-by-run: conditional parameters are asked only where they apply."""
+        values: dict[str, Any] = {}
+        for name, param in self.params.items():
+            if isinstance(param, Fixed):
+                values[name] = param.value
+                continue
+            condition = CONDITIONS.get(name)
+            if condition and values.get(condition[0]) != condition[1]:
+                continue
+            if isinstance(param, IntRange):
+                values[name] = trial.suggest_int(
+                    name, param.low, param.high, step=param.step, log=param.log)
+            elif isinstance(param, FloatRange):
+                values[name] = trial.suggest_float(
+                    name, param.low, param.high, step=param.step, log=param.log)
+            else:
+                values[name] = trial.suggest_categorical(name, list(param.choices))
+        return self.candidate({k: v for k, v in values.items()
+                               if not isinstance(self.params[k], Fixed)})
+
+    def with_overrides(self, dataset: str | None = None, epochs: int | None = None,
+                       seed: int | None = None, sampler: str | None = None,
+                       pruner: str | None = None) -> SearchSpace:
+        """This space with the command line's overrides (None: keep the file's value).
+
+        A new seed also seeds the sampler; a sampler named on its own gets the run's seed
+        (not the file's sampler options); a pruner that needs options cannot be named alone.
+        """
+        # Imported here: the table imports this module (for the grid), not the other way.
+        from nas.study.algorithms import PRUNER_TABLE
+
+        changes: dict[str, Any] = {}
+        if dataset is not None:
+            changes["dataset"] = dataset
+        if epochs is not None:
+            changes["epochs"] = epochs
+        if seed is not None:
+            changes["seed"] = seed
+            changes["sampler"] = {**self.sampler, "seed": seed}
+        if sampler is not None:
+            changes["sampler"] = {"name": sampler, "seed": changes.get("seed", self.seed)}
+        if pruner is not None:
+            algorithm = PRUNER_TABLE.get(pruner)
+            if algorithm is not None and algorithm.required:
+                raise NasError(f"--pruner {pruner}: needs options; set it in the space "
+                               "file's pruner: section")
+            changes["pruner"] = {"name": pruner}
+        return dataclasses.replace(self, **changes)
+
+
+def _kind(name: str) -> str:
+    return getattr(SPACE_PARAMS[name], "kind", "")

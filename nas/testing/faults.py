@@ -1,0 +1,80 @@
+"""Faults the reliability tests inject into real searches: ``RESNAS_INJECT_FAULTS``.
+
+The tests need real Ray trials to fail in real ways (a trial that raises, runs
+out of memory, loses its worker, finds its checkpoint damaged; a driver killed
+halfway through recording a trial), so the faults fire inside the product. This
+module owns the variable and its parsing; the product calls one named hook at
+each point where a fault can fire, and every hook does nothing when the
+variable is unset (normal use).
+
+``RESNAS_INJECT_FAULTS="3:raise,5:oom"`` makes trial 3 raise and trial 5 fail as
+if out of memory; ``4:kill-driver`` kills the driver (SIGKILL) halfway through
+recording trial 4's end in the study; the :data:`CHECKPOINT_FAULTS` kill the
+trial's worker in epoch 2, after the state of epoch 1 was checkpointed intact
+(``crash``), truncated, bit-flipped or deleted.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+from pathlib import Path
+
+ENV = "RESNAS_INJECT_FAULTS"
+CHECKPOINT_FAULTS = ("crash", "truncate-checkpoint", "corrupt-checkpoint",
+                     "delete-checkpoint")
+
+
+@functools.lru_cache(maxsize=4)
+def _parse(text: str) -> dict[int, str]:
+    faults: dict[int, str] = {}
+    for item in text.split(","):
+        number, _, kind = item.partition(":")
+        if number.strip().isdigit():
+            faults.setdefault(int(number), kind.strip())
+    return faults
+
+
+def fault_for(trial_number: int) -> str | None:
+    """The fault to inject into this trial, or None (always None in normal use)."""
+    return _parse(os.environ.get(ENV, "")).get(trial_number)
+
+
+def before_training(trial_number: int) -> None:
+    """Raise as a failing trial would: an error, or an allocation failure."""
+    fault = fault_for(trial_number)
+    if fault == "raise":
+        raise RuntimeError(f"injected fault in trial {trial_number}")
+    if fault == "oom":  # what a CUDA or host allocation failure raises
+        raise MemoryError(f"injected out-of-memory in trial {trial_number}")
+
+
+def before_state_saved(trial_number: int, epoch: int, restarted: bool) -> None:
+    """Kill the worker in epoch 2, as when its node dies; Tune then restores the trial."""
+    if fault_for(trial_number) in CHECKPOINT_FAULTS and not restarted and epoch == 2:
+        os._exit(1)
+
+
+def after_state_saved(trial_number: int, epoch: int, restarted: bool, folder: Path,
+                      state_file: str) -> None:
+    """Damage the state of epoch 1 the way the trial's fault says."""
+    fault = fault_for(trial_number)
+    if fault not in CHECKPOINT_FAULTS or restarted or epoch != 1:
+        return
+    state = folder / state_file
+    data = state.read_bytes()
+    if fault == "truncate-checkpoint":
+        state.write_bytes(data[: len(data) // 2])
+    elif fault == "corrupt-checkpoint":  # same size, a few bytes flipped mid-file
+        middle = len(data) // 2
+        state.write_bytes(data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 8])
+                          + data[middle + 8:])
+    elif fault == "delete-checkpoint":
+        state.unlink()
+
+
+def while_recording(trial_number: int) -> None:
+    """Kill the driver halfway through recording the trial's end in the study."""
+    if fault_for(trial_number) == "kill-driver":
+        os.kill(os.getpid(), signal.SIGKILL)

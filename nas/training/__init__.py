@@ -1,0 +1,32 @@
+"""Training a candidate, where it runs, and the files it leaves behind.
+
+Torch only: the search, the command line and the benchmarks all train through here.
+"""
+
+from __future__ import annotations
+
+from nas.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    DIGEST_FILE,
+    STATE_FILE,
+    load_checkpoint,
+    load_failure,
+    read_state,
+    save_checkpoint,
+    write_state,
+)
+from nas.training.device import autocast, available_cpus, resolve_device, synchronize
+from nas.training.loop import (
+    EVAL_BATCH,
+    Report,
+    TrainResult,
+    evaluate,
+    make_optimizer,
+    make_schedule,
+    train,
+)
+
+__all__ = ["CHECKPOINT_FORMAT", "DIGEST_FILE", "EVAL_BATCH", "STATE_FILE", "Report",
+           "TrainResult", "autocast", "available_cpus", "evaluate", "load_checkpoint",
+           "load_failure", "make_optimizer", "make_schedule", "read_state", "resolve_device",
+           "save_checkpoint", "synchronize", "train", "write_state"]

@@ -1,0 +1,230 @@
+"""A real two-node Ray cluster on this machine: `ray job submit` and a node lost mid-trial.
+
+Each node is a `ray start --block` process in its own session, on 127.0.0.1, with
+token authentication on; every process the cluster starts is stopped by its id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+from helpers import ROOT, free_port, stop_group
+from optuna.trial import TrialState
+
+pytestmark = pytest.mark.slow
+
+RAY = str(Path(sys.executable).with_name("ray"))
+NAS = str(Path(sys.executable).with_name("nas"))
+
+SPACE = """\
+name: cluster
+dataset: digits
+epochs: {epochs}
+trials: {trials}
+space:
+  blocks_per_stage: {blocks}
+  width: 8
+  shortcut: {{type: categorical, choices: [none, identity]}}
+  schedule: constant
+  batch_size: 32
+  lr: 0.1
+sampler: {{name: random, seed: 0}}
+pruner: {{name: none}}
+usefulness: {{enabled: false}}
+"""
+
+
+class Cluster:
+    """Ray nodes started with `ray start --block`, each in its own session."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        # Ray's socket paths must stay short: a temp dir of its own under /tmp.
+        self.temp = Path(tempfile.mkdtemp(prefix="rn-"))
+        self.port = free_port()
+        self.dashboard_port = free_port()
+        self.env = {**os.environ, "RAY_AUTH_MODE": "token",
+                    "RAY_AUTH_TOKEN": secrets.token_hex(16),
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                    "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+        self.env.pop("RAY_ADDRESS", None)
+        self.nodes: list[subprocess.Popen] = []
+        self.logs: list[Path] = []
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, cpus: int, head: bool = False) -> subprocess.Popen:
+        # A temp dir per node, as on separate machines: nodes sharing one would unpack the
+        # job's working_dir over each other's copy (and under the running job).
+        args = [RAY, "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}",
+                "--num-gpus=0", f"--dashboard-agent-listen-port={free_port()}",
+                f"--metrics-export-port={free_port()}", "--disable-usage-stats",
+                f"--temp-dir={self.temp / f'n{len(self.nodes)}'}"]
+        if head:
+            args += ["--head", f"--port={self.port}",
+                     "--include-dashboard=true", "--dashboard-host=127.0.0.1",
+                     f"--dashboard-port={self.dashboard_port}"]
+        else:
+            args += [f"--address={self.address}"]
+        log = self.work / f"node-{len(self.nodes)}.log"
+        self.logs.append(log)
+        node = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log.open("w"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.nodes.append(node)
+        self.wait_for_nodes(node)
+        return node
+
+    def alive_nodes(self) -> list[dict]:
+        probe = subprocess.run(
+            [sys.executable, "-c",
+             "import json, ray; ray.init(address='auto', logging_level='ERROR');"
+             "print(json.dumps([n for n in ray.nodes() if n['Alive']]))"],
+            env={**self.env, "RAY_ADDRESS": self.address}, capture_output=True, text=True,
+            timeout=60)
+        import json
+
+        return json.loads(probe.stdout.strip().splitlines()[-1]) if probe.returncode == 0 else []
+
+    def wait_for_nodes(self, new: subprocess.Popen, timeout: float = 90) -> None:
+        """Until the cluster counts as many live nodes as there are running node processes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if new.poll() is not None:
+                raise AssertionError(self.tail())
+            running = sum(n.poll() is None for n in self.nodes)
+            if len(self.alive_nodes()) >= running:
+                return
+            time.sleep(1)
+        raise AssertionError(f"Ray node {new.pid} not up in {timeout}s\n{self.tail()}")
+
+    def tail(self) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text()[-2000:]}" for log in self.logs
+                         if log.exists())
+
+    def raylet_of(self, node: subprocess.Popen) -> psutil.Process:
+        for child in psutil.Process(node.pid).children(recursive=True):
+            if child.name() == "raylet":
+                return child
+        raise AssertionError(f"no raylet under node {node.pid}")
+
+    def stop(self) -> None:
+        """Stop every process the nodes started, by pid, workers first, then the nodes."""
+        processes: list[psutil.Process] = []
+        for node in self.nodes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                processes += psutil.Process(node.pid).children(recursive=True)
+        for node in reversed(self.nodes):
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGTERM)
+        for node in self.nodes:  # `ray start --block` takes 20 s and more to stop by itself
+            try:
+                node.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.pid, signal.SIGKILL)
+                node.wait(timeout=10)
+        for process in processes:  # Ray's daemons and workers that left the group
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    made = Cluster(tmp_path)
+    try:
+        yield made
+    finally:
+        made.stop()
+
+
+def _space(tmp_path: Path, **values) -> Path:
+    path = tmp_path / "cluster.yaml"
+    path.write_text(SPACE.format(**values))
+    return path
+
+
+def test_ray_job_submit_runs_trials_on_both_nodes(cluster, tmp_path) -> None:
+    head = cluster.start(cpus=1, head=True)
+    cluster.start(cpus=1)
+    nodes = {n["NodeID"] for n in cluster.alive_nodes()}
+    assert len(nodes) == 2 and head.poll() is None
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    shared = tmp_path / "shared-results"  # one folder every node reaches
+    space = _space(tmp_path, epochs=2, trials=4, blocks=1)
+    job = subprocess.run(
+        [RAY, "job", "submit", f"--address=http://127.0.0.1:{cluster.dashboard_port}",
+         "--working-dir", str(ROOT), "--", "nas", "search", "--address", "auto",
+         "--space", str(space), "--storage", storage, "--results", str(shared),
+         "--max-concurrent", "2"],
+        cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=600)
+    output = job.stdout + job.stderr
+    assert job.returncode == 0, output[-4000:] + cluster.tail()
+    assert "search finished" in output, output[-4000:]
+    study = optuna.load_study(study_name="cluster", storage=storage)
+    trials = study.get_trials()
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials), output
+    used = {t.user_attrs["node"] for t in trials}
+    assert used == nodes  # trials spread over both nodes, each one's node recorded
+    for t in trials:
+        assert Path(t.user_attrs["checkpoint"]).is_file()
+        assert Path(t.user_attrs["checkpoint"]).is_relative_to(shared)
+
+
+def test_a_trial_lost_with_its_node_resumes_from_its_last_epoch(cluster, tmp_path) -> None:
+    cluster.start(cpus=0, head=True)  # the head runs no trial: the worker node must
+    doomed = cluster.start(cpus=1)
+    doomed_id = {n["NodeID"] for n in cluster.alive_nodes() if n["Resources"].get("CPU")}
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    epochs = 12
+    space = _space(tmp_path, epochs=epochs, trials=1, blocks=3)
+    driver = subprocess.Popen(
+        [NAS, "search", "--address", cluster.address, "--space", str(space),
+         "--storage", storage, "--results", str(tmp_path / "results")],
+        cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        reported = _wait_for_epoch(storage, 2, driver)
+        cluster.raylet_of(doomed).kill()  # mid-trial: 10 epochs still to go
+        assert reported < epochs
+        cluster.start(cpus=1)  # somewhere for the trial to go on
+        out, err = driver.communicate(timeout=600)
+    finally:
+        stop_group(driver, signal.SIGKILL)
+    assert driver.returncode == 0, err[-4000:] + cluster.tail()
+    (trial,) = optuna.load_study(study_name="cluster", storage=storage).get_trials()
+    assert trial.state == TrialState.COMPLETE, err[-3000:]
+    assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
+    assert trial.user_attrs["epochs"] == epochs
+    assert "resumed_from" in trial.user_attrs, err[-3000:]
+    assert trial.user_attrs["resumed_from"] >= reported  # not from scratch
+    assert trial.user_attrs["node"] not in doomed_id  # finished on the new node
+
+
+def _wait_for_epoch(storage: str, epoch: int, driver: subprocess.Popen,
+                    timeout: float = 300) -> int:
+    """Wait until the study's first trial has reported ``epoch``; return its last epoch."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if driver.poll() is not None:
+            raise AssertionError(f"the search ended early:\n{driver.stderr.read()[-3000:]}")
+        with contextlib.suppress(KeyError, ValueError):
+            study = optuna.load_study(study_name="cluster", storage=storage)
+            trials = study.get_trials(deepcopy=False)
+            if trials and max(trials[0].intermediate_values, default=0) >= epoch:
+                return max(trials[0].intermediate_values)
+        time.sleep(0.5)
+    raise AssertionError(f"no epoch {epoch} reported in {timeout}s")

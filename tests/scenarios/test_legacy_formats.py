@@ -1,0 +1,64 @@
+"""Checkpoints and studies written before the restructuring still load, and today's code
+says about them exactly what the old code said (tests/fixtures/legacy-0.1/README.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import ROOT
+
+LEGACY = ROOT / "tests" / "fixtures" / "legacy-0.1"
+TIMINGS = {"seconds", "depth_seconds", "images_per_second"}  # differ from run to run
+
+
+def nas_json(*args: str, cwd: Path) -> Any:
+    proc = subprocess.run([sys.executable, "-m", "nas.cli", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def same(new: Any, old: Any, where: str = "") -> None:
+    """Equal, floats within rounding, timings skipped."""
+    if isinstance(old, dict):
+        assert isinstance(new, dict) and new.keys() == old.keys(), where
+        for key in old:
+            if key not in TIMINGS:
+                same(new[key], old[key], f"{where}.{key}")
+    elif isinstance(old, list):
+        assert isinstance(new, list) and len(new) == len(old), where
+        for i, (a, b) in enumerate(zip(new, old, strict=True)):
+            same(a, b, f"{where}[{i}]")
+    elif isinstance(old, float):
+        assert math.isclose(new, old, rel_tol=1e-6, abs_tol=1e-9), where
+    else:
+        assert new == old, where
+
+
+@pytest.mark.parametrize("name", ["legacy", "legacy-compressed"])
+def test_an_old_checkpoint_analyses_as_it_did(name, tmp_path) -> None:
+    new = nas_json("analyze", str(LEGACY / f"{name}.pt"), "--json", "--threads", "1",
+                   cwd=tmp_path)
+    old = json.loads((LEGACY / f"{name}-analyze.json").read_text())
+    assert new["total_layers"] == old["total_layers"] >= 2
+    same(new, old)
+
+
+def test_an_old_study_reports_and_answers_as_it_did(tmp_path) -> None:
+    shutil.copy(LEGACY / "legacy-study.db", tmp_path / "study.db")  # opening may write
+    storage = "sqlite:///study.db"
+    report = nas_json("report", "--storage", storage, "--out", "r.html", "--json", cwd=tmp_path)
+    old_report = json.loads((LEGACY / "legacy-report.json").read_text())
+    assert report["figures"] == old_report["figures"]
+    same(report["data"], old_report["data"])
+    assert (tmp_path / "r.html").stat().st_size > 100_000  # plotly.js inside
+    best = nas_json("best", "--storage", storage, "--json", cwd=tmp_path)
+    same(best, json.loads((LEGACY / "legacy-best.json").read_text()))
+    assert best["user_attrs"]["useful_layers"] <= best["user_attrs"]["total_layers"]

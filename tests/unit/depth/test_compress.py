@@ -1,0 +1,102 @@
+"""Removing blocks for real: same function as the lesion, fewer parameters, kept accuracy."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from helpers import ROOT, THREADS
+
+from nas.candidate import Candidate
+from nas.depth.compress import compress
+from nas.depth.lesion import analyze
+from nas.models.blocks import Bypass
+from nas.models.resnet import build_model
+from nas.training.checkpoint import load_checkpoint, save_checkpoint
+from nas.training.loop import train
+
+TRAINED = Candidate(blocks_per_stage=3, width=8, epochs=4, batch_size=32, lr=0.1, augment=False)
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    return train(TRAINED, digits, threads=THREADS).model
+
+
+def test_removing_a_block_computes_what_its_lesion_computed() -> None:
+    torch.manual_seed(0)
+    for shortcut in ("identity", "projection", "scaled", "rezero", "none"):
+        model = build_model(Candidate(blocks_per_stage=3, width=8, shortcut=shortcut), 1, 10,
+                            16).eval()
+        for p in model.parameters():  # make every branch matter
+            torch.nn.init.normal_(p, std=0.2)
+        x = torch.randn(5, 1, 16, 16)
+        names = ["stages.0.1", "stages.2.2"]
+        for n in names:
+            model.blocks[n].lesioned = True
+        expected = model(x)
+        for n in names:
+            model.blocks[n].lesioned = False
+        smaller = copy.deepcopy(model).remove_blocks(names)
+        assert torch.allclose(smaller(x), expected, atol=1e-5), shortcut
+        assert isinstance(smaller.stages[0][1], Bypass)
+        assert len(smaller.blocks) == 7 and smaller.num_layers == model.num_layers - 4
+        assert smaller.num_params < model.num_params
+
+
+def test_a_block_that_changes_shape_in_a_plain_net_cannot_be_removed() -> None:
+    model = build_model(Candidate(shortcut="none"), 1, 10, 16)
+    with pytest.raises(ValueError, match="cannot be removed"):
+        model.remove_blocks(["stages.1.0"])
+    with pytest.raises(ValueError, match="no residual block"):
+        model.remove_blocks(["stages.9.9"])
+
+
+def test_compressed_checkpoint_round_trip(tmp_path, trained, digits) -> None:
+    smaller = copy.deepcopy(trained).remove_blocks(["stages.0.2"])
+    path = save_checkpoint(tmp_path / "small.pt", smaller, digits)
+    loaded, meta = load_checkpoint(path)
+    assert meta["removed"] == ["stages.0.2"] and len(loaded.blocks) == 8
+    x = digits.val_x[:16]
+    assert torch.allclose(loaded.eval()(x), smaller.eval()(x), atol=1e-6)
+
+
+def test_compress_keeps_accuracy_with_fewer_blocks(trained, digits) -> None:
+    report = analyze(trained, digits.val_x, digits.val_y, tolerance=0.02)
+    result = compress(trained, digits, report, epochs=1, threads=THREADS)
+    assert result.removed == report.removable
+    assert result.compressed["blocks"] == result.full["blocks"] - len(report.removable)
+    if report.removable:
+        assert result.compressed["params"] < result.full["params"]
+    # analysis promised at most the tolerance; one epoch of fine-tuning must not lose more
+    assert result.compressed["val_accuracy"] >= result.full["val_accuracy"] - 0.02 - 0.01
+    assert all(b.lesioned is False for b in trained.blocks.values())
+
+
+def test_analyze_and_compress_commands(tmp_path, trained, digits) -> None:
+    ckpt = save_checkpoint(tmp_path / "net.pt", trained, digits)
+    run = [sys.executable, "-m", "nas.cli"]
+    proc = subprocess.run([*run, "analyze", str(ckpt), "--json"], cwd=ROOT, text=True,
+                          capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for key in ("block_names", "block_importance", "removable", "useful_blocks",
+                "total_blocks", "useful_layers", "total_layers", "full_accuracy"):
+        assert key in out
+    assert out["total_blocks"] == 9 and len(out["block_importance"]) == 9
+    assert out["block_names"][0] == "stages.0.0"
+    text = subprocess.run([*run, "analyze", str(ckpt)], cwd=ROOT, text=True,
+                          capture_output=True, timeout=300)
+    assert text.returncode == 0 and text.stdout.count("20 layers, 9 blocks") == 1
+    small = tmp_path / "small.pt"
+    proc = subprocess.run([*run, "compress", str(ckpt), "--epochs", "1", "--save", str(small)],
+                          cwd=ROOT, text=True, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "compressed" in proc.stdout and small.is_file()
+    bad = subprocess.run([*run, "analyze", str(tmp_path / "missing.pt")], cwd=ROOT, text=True,
+                         capture_output=True, timeout=300)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -1,0 +1,78 @@
+"""The package's own promises: a light ``import nas`` with its API behind it, and the
+layering rules of the layout (README, "Layout") that a reader can check."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT
+
+import nas
+
+PACKAGE = ROOT / "nas"
+CORE = ("models", "data", "training", "depth")
+
+
+def test_import_nas_loads_no_heavy_library_until_a_name_is_used() -> None:
+    code = ("import sys, nas; heavy = {'torch', 'optuna', 'ray'} & set(sys.modules); "
+            "assert not heavy, heavy; space = nas.load_space('search_spaces/resnet20.yaml'); "
+            "assert space.fixed_candidate().block == 'basic'; "
+            "assert not {'torch', 'optuna', 'ray'} & set(sys.modules); "
+            "assert callable(nas.train) and 'torch' in sys.modules; print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_every_api_name_resolves_and_a_typo_is_an_attribute_error() -> None:
+    for name in nas.__all__:
+        assert getattr(nas, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'trian'"):
+        nas.trian  # noqa: B018
+
+
+def _modules() -> list[tuple[str, ast.Module]]:
+    return [(str(p.relative_to(PACKAGE)), ast.parse(p.read_text()))
+            for p in sorted(PACKAGE.rglob("*.py"))]
+
+
+def _imports(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_the_layout_keeps_its_layering_rules() -> None:
+    for path, tree in _modules():
+        imports = _imports(tree)
+        lines = len((PACKAGE / path).read_text().splitlines())
+        assert lines <= 400, f"{path} has {lines} lines"
+        if path.split("/")[0] in CORE:
+            bad = {m for m in imports if m.split(".")[0] in ("optuna", "ray", "yaml", "plotly")
+                   or m.startswith(("nas.space", "nas.study", "nas.search", "nas.report"))}
+            assert not bad, f"core module {path} imports {bad}"
+        if not path.startswith("search/"):
+            assert not {m for m in imports if m.split(".")[0] == "ray"}, f"{path} imports Ray"
+        for function in ast.walk(tree):
+            if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                nested = [n.name for n in ast.walk(function) if isinstance(n, ast.ClassDef)]
+                assert not nested, f"{path}: {nested} defined inside {function.name}()"
+
+
+def test_optuna_privates_and_the_fault_variable_each_have_one_home() -> None:
+    for path, tree in _modules():
+        text = (PACKAGE / path).read_text()
+        if path != "study/_optuna.py":
+            touched = [node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                       and node.attr in ("_storage", "_study_id", "_trial_id",
+                                         "_get_stale_trial_ids")]
+            assert not touched and "optuna.storages._" not in text, path
+        if path != "testing/faults.py":
+            assert "RESNAS_INJECT_FAULTS" not in text, path
