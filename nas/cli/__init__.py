@@ -10,8 +10,11 @@ its input has been checked.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from nas import __version__
@@ -57,3 +60,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nas: internal error: {type(exc).__name__}: {one_line(exc, 300)} "
               "(set RESNAS_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def run() -> None:
+    """The ``nas`` script: :func:`main`, then a quick exit.
+
+    Once torch, Ray and plotly are loaded, Python's own teardown of their modules takes
+    about a second after the work is done and every file is closed. The exit handlers
+    still run (Ray's, logging's); then, with no other thread left to finish, the process
+    ends without that teardown. Anything else (a thread still running) exits as usual.
+    """
+    code = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader gone, a stream closed
+            stream.flush()
+    if all(t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        os._exit(code)
+    sys.exit(code)

@@ -1,7 +1,5 @@
 """``python -m nas.cli``, as the ``nas`` script."""
 
-import sys
+from nas.cli import run
 
-from nas.cli import main
-
-sys.exit(main())
+run()

@@ -86,7 +86,8 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", type=device_name, default="auto",
                         help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--threads", type=positive_int, metavar="N",
-                        help="CPU threads for torch (default: the CPUs this process may use)")
+                        help="CPU threads for torch (default: $OMP_NUM_THREADS if set, else "
+                        "the CPUs this process may use)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 

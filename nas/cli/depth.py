@@ -51,10 +51,10 @@ def _load_for_analysis(args: argparse.Namespace):
         raise NasError(f"{args.checkpoint}: checkpoint not found")
     from nas import data
     from nas.training.checkpoint import load_checkpoint
-    from nas.training.device import available_cpus, resolve_device
+    from nas.training.device import default_threads, resolve_device
 
     device = resolve_device(args.device)
-    torch_threads = args.threads or available_cpus()
+    torch_threads = args.threads or default_threads()
     import torch
 
     torch.set_num_threads(torch_threads)

@@ -43,7 +43,8 @@ def register(commands) -> None:
                        help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N "
                             "(default: auto)")
     train.add_argument("--threads", type=positive_int, metavar="N",
-                       help="CPU threads for torch (default: the CPUs this process may use)")
+                       help="CPU threads for torch (default: $OMP_NUM_THREADS if set, else "
+                       "the CPUs this process may use)")
     train.add_argument("--save", metavar="CKPT",
                        help="write a checkpoint (candidate + weights) to this path")
     train.add_argument("--json", action="store_true",

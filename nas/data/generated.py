@@ -19,13 +19,32 @@ def load_digits(seed: int) -> Splits:
     Bundled with scikit-learn, so it needs no download, yet deep plain nets
     already fail on it where residual ones do not.
     """
-    from sklearn.datasets import load_digits as sklearn_digits  # lazy: only digits needs it
-
-    bunch = sklearn_digits()
-    images = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    pixels, targets = _digits_table()
+    images = torch.as_tensor(pixels, dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0
     images = F.interpolate(images, size=(16, 16), mode="bilinear", align_corners=False)
-    labels = torch.as_tensor(bunch.target, dtype=torch.int64)
+    labels = torch.as_tensor(targets, dtype=torch.int64)
     return split_three_way("digits", images, labels, 10, "crop", seed)
+
+
+def _digits_table():
+    """scikit-learn's ``digits.csv.gz`` (64 pixel columns, then the label), read directly.
+
+    ``sklearn.datasets.load_digits`` reads the same file, but importing
+    ``sklearn.datasets`` (SciPy with it) takes over a second, paid by every search
+    worker and every ``nas train``; finding the installed package does not import it.
+    """
+    import gzip
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("digits needs scikit-learn: pip install scikit-learn")
+    with gzip.open(Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz", "rt") as f:
+        table = np.loadtxt(f, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(np.int64)
 
 
 def load_synthetic(

@@ -23,6 +23,18 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def default_threads() -> int:
+    """Torch's CPU threads when the user names none: ``OMP_NUM_THREADS`` where it is set to a
+    positive integer (the convention torch and OpenMP follow), else every CPU this process
+    may run on. Two processes that each spin a thread per core on the same cores run several
+    times slower than one thread each, so a user (or a test runner) sharing the machine can
+    say so once in the environment."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return available_cpus()
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None``/``"auto"`` means CUDA where there is one, else the CPU."""
     if device is None or str(device) == "auto":

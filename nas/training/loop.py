@@ -24,7 +24,7 @@ from nas.candidate import Candidate
 from nas.data import Splits, augment_batch
 from nas.errors import Diverged
 from nas.models.resnet import ResNet, build_model
-from nas.training.device import autocast, available_cpus, resolve_device, synchronize
+from nas.training.device import autocast, default_threads, resolve_device, synchronize
 
 Report = Callable[[int, dict[str, float]], bool]
 EVAL_BATCH = 1024
@@ -111,7 +111,7 @@ def train(candidate: Candidate, splits: Splits, report: Report | None = None,
     """
     started = time.perf_counter()
     device = resolve_device(device)
-    torch.set_num_threads(threads or available_cpus())
+    torch.set_num_threads(threads or default_threads())
     torch.manual_seed(candidate.seed)
     generator = torch.Generator(device=device).manual_seed(candidate.seed)
     splits = splits.to(device)

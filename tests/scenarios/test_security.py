@@ -104,13 +104,17 @@ def test_a_local_search_listens_on_loopback_only(tmp_path) -> None:
         start_new_session=True)
     listening: dict[str, str] = {}
     try:
-        # Sample while Ray starts and the trial trains (30 epochs outlast the window).
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        # Sample while Ray starts and the trial trains (30 epochs outlast the window): until
+        # the trial's worker is up and 5 s more, since a busy machine starts Ray slowly.
+        deadline, settled = time.monotonic() + 150, None
+        while time.monotonic() < deadline and (settled is None or time.monotonic() < settled):
             assert driver.poll() is None, driver.stderr.read()[-3000:]
-            for process in _session(driver.pid):
+            session = _session(driver.pid)
+            for process in session:
                 for conn in _listening(process):
                     listening[f"{conn.laddr.ip}:{conn.laddr.port}"] = process.name()
+            if settled is None and len(listening) >= 3 and _a_trial_runs(session):
+                settled = time.monotonic() + 5
             time.sleep(1)
     finally:
         for process in _session(driver.pid):
@@ -131,6 +135,15 @@ def _session(sid: int) -> list[psutil.Process]:
             if os.getsid(process.pid) == sid:
                 found.append(process)
     return found
+
+
+def _a_trial_runs(session: list[psutil.Process]) -> bool:
+    """Whether a Ray worker of the session runs the trial (Ray titles it `ray::ImplicitFunc`)."""
+    for process in session:
+        with contextlib.suppress(psutil.Error):
+            if "ImplicitFunc" in " ".join(process.cmdline()):
+                return True
+    return False
 
 
 def _listening(process: psutil.Process) -> list:

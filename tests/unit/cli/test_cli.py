@@ -31,7 +31,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) ->
 
 def test_console_script_is_installed() -> None:
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
-    assert scripts.get("nas") == "nas.cli:main"
+    assert scripts.get("nas") == "nas.cli:run"
 
 
 def test_help_explains_commands_and_options() -> None:

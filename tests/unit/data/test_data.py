@@ -195,6 +195,17 @@ def test_digits_splits_partition_the_images(digits: Splits) -> None:
     assert len(overlap) <= len(duplicated)
 
 
+def test_digits_read_directly_are_scikit_learns_digits() -> None:
+    from sklearn.datasets import load_digits
+
+    from nas.data.generated import _digits_table
+
+    bunch = load_digits()
+    pixels, targets = _digits_table()
+    assert np.array_equal(pixels.reshape(-1, 8, 8), bunch.images)
+    assert np.array_equal(targets, bunch.target)
+
+
 def test_stratified_indices_are_disjoint_and_complete() -> None:
     labels = np.repeat(np.arange(5), [3, 10, 41, 100, 2])
     train, val, test = splits._stratified_indices(labels, (0.7, 0.15, 0.15), seed=3)

@@ -13,6 +13,7 @@ from nas.candidate import Candidate
 from nas.errors import Diverged, NasError
 from nas.space import load_candidate
 from nas.training.checkpoint import load_checkpoint, save_checkpoint
+from nas.training.device import available_cpus, default_threads
 from nas.training.loop import evaluate, train
 
 SMALL = Candidate(blocks_per_stage=1, width=8, epochs=2, batch_size=64, lr=0.1)
@@ -99,6 +100,23 @@ def test_other_training_settings_learn(options: dict, digits) -> None:
 def test_thread_count_follows_the_cpus_given(digits) -> None:
     train(dataclasses.replace(SMALL, epochs=1), digits, threads=1)
     assert torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("1", 1), ("3", 3), ("0", None), ("two", None),
+                                                   (None, None)])
+def test_default_threads_follow_omp_num_threads_when_it_is_a_count(
+        monkeypatch, setting: str | None, expected: int | None) -> None:
+    if setting is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", setting)
+    assert default_threads() == (expected or available_cpus())
+
+
+def test_training_without_a_thread_count_uses_the_default(monkeypatch, digits) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", str(THREADS + 1))  # not what the fixture set
+    train(dataclasses.replace(SMALL, epochs=1), digits)
+    assert torch.get_num_threads() == THREADS + 1
 
 
 def test_checkpoint_round_trip(tmp_path, digits) -> None:
