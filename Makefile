@@ -38,6 +38,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/search_overhead.py
+	$(BIN)/python benchmarks/search_startup.py
 	$(BIN)/python benchmarks/pruning.py
 	$(BIN)/python benchmarks/depth_cost.py
 	$(BIN)/python benchmarks/load_search.py
