@@ -7,6 +7,7 @@ shape or size for throughput and device checks.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,7 +27,7 @@ def load_digits(seed: int) -> Splits:
     return split_three_way("digits", images, labels, 10, "crop", seed)
 
 
-def _digits_table():
+def _digits_table() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's ``digits.csv.gz`` (64 pixel columns, then the label), read directly.
 
     ``sklearn.datasets.load_digits`` reads the same file, but importing
@@ -36,8 +37,6 @@ def _digits_table():
     import gzip
     import importlib.util
     from pathlib import Path
-
-    import numpy as np
 
     spec = importlib.util.find_spec("sklearn")
     if spec is None or spec.origin is None:
