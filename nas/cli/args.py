@@ -83,12 +83,18 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="where on-disk datasets live")
     parser.add_argument("--tolerance", type=fraction, default=0.01, metavar="X",
                         help="accuracy a removal may cost, as a fraction (default: 0.01 = 1 pp)")
+    add_device_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """--device and --threads, the same for every command that runs a network."""
     parser.add_argument("--device", type=device_name, default="auto",
-                        help="auto, cpu, cuda or cuda:N (default: auto)")
+                        help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N "
+                             "(default: auto)")
     parser.add_argument("--threads", type=positive_int, metavar="N",
                         help="CPU threads for torch (default: $OMP_NUM_THREADS if set, else "
                         "the CPUs this process may use)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def check_data_args(args: argparse.Namespace) -> None:

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from nas.cli.args import (
+    add_device_arguments,
     check_data_args,
     check_writable,
-    device_name,
     non_negative_int,
     positive_int,
 )
@@ -39,12 +39,7 @@ def register(commands) -> None:
                        help="override the file's epochs")
     train.add_argument("--seed", type=non_negative_int, metavar="N",
                        help="override the file's seed (weights, batches and data split)")
-    train.add_argument("--device", type=device_name, default="auto",
-                       help="auto (CUDA if present, else CPU), cpu, cuda or cuda:N "
-                            "(default: auto)")
-    train.add_argument("--threads", type=positive_int, metavar="N",
-                       help="CPU threads for torch (default: $OMP_NUM_THREADS if set, else "
-                       "the CPUs this process may use)")
+    add_device_arguments(train)
     train.add_argument("--save", metavar="CKPT",
                        help="write a checkpoint (candidate + weights) to this path")
     train.add_argument("--json", action="store_true",
