@@ -22,6 +22,7 @@ from nas.study.algorithms import grid_size, make_pruner, make_sampler
 from nas.study.config import is_url, mask
 from nas.study.queries import count_finished
 from nas.study.recovery import heartbeats, recover_stale_trials
+from nas.study.startup import enqueue_startup
 
 
 def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
@@ -89,6 +90,10 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                   f"trials (asked for {opts.trials}); nothing to run", file=opts.out)
             return SearchOutcome(study, 0, False, checkpoints, tune_dir)
 
+        queued = enqueue_startup(study, space, budget)
+        if queued:
+            print(f"start-up: the first {queued} trials are random candidates, cheapest first "
+                  "(sampler option shortest_first: false trains them as drawn)", file=opts.out)
         threads = max(1, int(opts.cpus_per_trial))
         device = "cuda" if opts.gpus_per_trial > 0 else "cpu"
         searcher = StudySearcher(study, space, opts, budget, threads, device)

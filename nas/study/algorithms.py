@@ -63,10 +63,12 @@ _ints = int_check(0)
 _pos_ints = int_check(1)
 SAMPLER_TABLE: dict[str, Algorithm] = {
     "tpe": Algorithm(_tpe, {"seed": _ints, "n_startup_trials": _ints,
-                            "multivariate": bool_check}),
-    "random": Algorithm(_plain("samplers", "RandomSampler"), {"seed": _ints}),
+                            "multivariate": bool_check, "shortest_first": bool_check}),
+    "random": Algorithm(_plain("samplers", "RandomSampler"),
+                        {"seed": _ints, "shortest_first": bool_check}),
     "grid": Algorithm(_grid, {"seed": _ints}),
-    "gp": Algorithm(_plain("samplers", "GPSampler"), {"seed": _ints, "n_startup_trials": _ints}),
+    "gp": Algorithm(_plain("samplers", "GPSampler"),
+                    {"seed": _ints, "n_startup_trials": _ints, "shortest_first": bool_check}),
     "nsga2": Algorithm(_plain("samplers", "NSGAIISampler"),
                        {"seed": _ints, "population_size": int_check(2)}),
 }
@@ -121,6 +123,7 @@ def make_sampler(space: SearchSpace, concurrent: int = 1) -> optuna.samplers.Bas
     options = dict(space.sampler)
     name = options.pop("name")
     options["seed"] = options.pop("seed", space.seed)
+    options.pop("shortest_first", None)  # resnas's, not Optuna's: see nas.study.startup
     if name not in SAMPLER_TABLE:
         raise AssertionError(f"unvalidated sampler {name}")
     return SAMPLER_TABLE[name].build(optuna, options, space, concurrent)

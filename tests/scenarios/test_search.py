@@ -417,6 +417,9 @@ def test_one_trial_at_a_time_with_a_seed_gives_the_same_search_every_run(tmp_pat
         assert proc.returncode == 0, proc.stderr[-3000:]
         trials = optuna.load_study(study_name="again", storage=storage).get_trials()
         runs.append([(t.state, t.params, t.value, t.intermediate_values) for t in trials])
+        # TPE's two random start-up trials, queued cheapest (narrowest) first
+        assert [t.user_attrs.get("startup") for t in trials[:3]] == ["shortest-first"] * 2 + [None]
+        assert trials[0].params["width"] <= trials[1].params["width"]
     assert len(runs[0]) == 5
     assert len({str(params) for _, params, _, _ in runs[0]}) == 5  # TPE did search
     assert {state for state, *_ in runs[0]} == {TrialState.COMPLETE, TrialState.PRUNED}
