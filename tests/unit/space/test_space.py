@@ -80,7 +80,7 @@ def test_resnet_digits_space_searched_and_fixed():
     fixed = {k: p for k, p in space.params.items() if isinstance(p, Fixed)}
     assert fixed == {"stages": Fixed(3)}  # batch: the default, scaled to the data
     assert space.sampler == {"name": "tpe", "seed": 0}
-    assert space.pruner == {"name": "hyperband", "min_resource": 2, "reduction_factor": 3}
+    assert space.pruner == {"name": "none"}  # why: the file's comment and RESULTS.md
     assert space.trial_resources == {"cpu": 1.0, "gpu": 0.0}
     assert space.usefulness == {"enabled": True, "tolerance": 0.01}
     assert "resnet-digits" in space.text

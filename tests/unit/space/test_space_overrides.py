@@ -15,7 +15,7 @@ SPACE = Path(__file__).resolve().parents[3] / "search_spaces" / "resnet-digits.y
 
 @pytest.fixture(scope="module")
 def space():
-    return load_space(SPACE)  # sampler {tpe, seed 0}, pruner hyperband, 8 epochs
+    return load_space(SPACE)  # sampler {tpe, seed 0}, no pruner, 8 epochs
 
 
 def test_nothing_given_changes_nothing(space) -> None:
