@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/search_overhead.py
 	$(BIN)/python benchmarks/search_startup.py
+	$(BIN)/python benchmarks/startup_order.py
 	$(BIN)/python benchmarks/pruning.py
 	$(BIN)/python benchmarks/depth_cost.py
 	$(BIN)/python benchmarks/load_search.py

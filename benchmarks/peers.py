@@ -30,6 +30,7 @@ that trained its full budget reached ``--target``; a miss counts as never). Last
 
     python benchmarks/peers.py [--space search_spaces/resnet-digits.yaml]
         [--seeds 0,1,2,3,4] [--target 0.99] [--trials 8] [--methods resnas,optuna-1,...]
+        [--pruner hyperband]
 """
 
 from __future__ import annotations
@@ -56,13 +57,14 @@ CONCURRENT = 2  # trials at once for the parallel methods: resnas's default on 2
 DEFAULT_TRIALS = 8
 
 
-def _load_space(path: str, seed: int, trials: int | None):
+def _load_space(path: str, seed: int, trials: int | None, pruner: str | None = None):
     import yaml
 
     from nas.space import parse_space
 
     text = Path(path).read_text()
-    space = parse_space(yaml.safe_load(text), path, text).with_overrides(seed=seed)
+    space = parse_space(yaml.safe_load(text), path, text).with_overrides(seed=seed,
+                                                                         pruner=pruner)
     if trials:
         import dataclasses
 
@@ -197,7 +199,8 @@ def run_tune_asha(space, t0: float) -> list[dict[str, Any]]:
     return log
 
 
-def run_resnas(space_file: str, seed: int, trials: int | None, work: Path) -> dict[str, Any]:
+def run_resnas(space_file: str, seed: int, trials: int | None, pruner: str | None,
+               work: Path) -> dict[str, Any]:
     """`nas search` as a user runs it; trials are read back from its study."""
     import optuna
 
@@ -207,6 +210,8 @@ def run_resnas(space_file: str, seed: int, trials: int | None, work: Path) -> di
                "--study", "peers"]
     if trials:
         command += ["--trials", str(trials)]
+    if pruner:
+        command += ["--pruner", pruner]
     t0 = time.time()
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     wall = time.time() - t0
@@ -228,11 +233,13 @@ def one_run(method: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """One method on one seed, in a process of its own; resnas's own CLI for resnas."""
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
         if method == "resnas":
-            return run_resnas(args.space, seed, args.trials, Path(tmp))
+            return run_resnas(args.space, seed, args.trials, args.pruner, Path(tmp))
         out = Path(tmp) / "run.json"
         command = [sys.executable, __file__, "--worker", method, "--space", args.space,
                    "--seeds", str(seed), "--out", str(out)]
         command += ["--trials", str(args.trials)]  # 0 included: the space's own budget
+        if args.pruner:
+            command += ["--pruner", args.pruner]
         t0 = time.time()
         proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                               env={**os.environ, "PEERS_T0": repr(t0)})
@@ -244,7 +251,7 @@ def one_run(method: str, args: argparse.Namespace, seed: int) -> dict[str, Any]:
 
 def worker(args: argparse.Namespace) -> None:
     t0 = float(os.environ.get("PEERS_T0", time.time()))
-    space = _load_space(args.space, int(args.seeds), args.trials)
+    space = _load_space(args.space, int(args.seeds), args.trials, args.pruner)
     if args.worker == "tune-asha":
         log = run_tune_asha(space, t0)
     else:
@@ -305,6 +312,8 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS,
                         help=f"trials per run (default {DEFAULT_TRIALS}; 0: the space's own)")
+    parser.add_argument("--pruner", help="the pruner of resnas and the Optuna peers instead "
+                        "of the space's (one that needs no options, e.g. hyperband)")
     parser.add_argument("--html", default=str(ROOT / "benchmarks" / "peers.html"))
     parser.add_argument("--worker", choices=METHODS[1:], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
