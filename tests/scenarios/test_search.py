@@ -398,7 +398,7 @@ space:
   schedule: constant
   batch_size: 32
   lr: {type: float, low: 1.0e-3, high: 0.3, log: true}
-sampler: {name: tpe, n_startup_trials: 2}
+sampler: {name: tpe, n_startup_trials: 2, shortest_first: true}
 pruner: {name: median, n_startup_trials: 1, n_warmup_steps: 0}
 usefulness: {enabled: false}
 """

@@ -35,8 +35,8 @@ space:
 """
 
 
-def space_with(sampler: str = "{name: tpe, seed: 3}", extra: str = ""):
-    text = SPACE + f"sampler: {sampler}\n" + extra
+def space_with(sampler: str = "{name: tpe, seed: 3}", pruner: str = "{name: none}"):
+    text = SPACE + f"sampler: {sampler}\npruner: {pruner}\n"
     return parse_space(yaml.safe_load(text), "startup.yaml", text)
 
 
@@ -75,19 +75,23 @@ def test_the_design_is_the_random_samplers_first_draws_cheapest_first() -> None:
 
 
 @pytest.mark.parametrize(
-    ("sampler", "budget", "size"),
+    ("sampler", "pruner", "budget", "size"),
     [
-        ("{name: tpe}", 16, 10),  # Optuna's default start-up count
-        ("{name: tpe}", 4, 4),  # never more than the budget
-        ("{name: tpe, n_startup_trials: 3}", 16, 3),
-        ("{name: gp, n_startup_trials: 5}", 16, 5),
-        ("{name: random}", 7, 7),  # every trial is a random one
-        ("{name: tpe, shortest_first: false}", 16, 0),
-        ("{name: nsga2}", 16, 0),
+        ("{name: tpe}", "{name: none}", 16, 10),  # Optuna's default start-up count
+        ("{name: tpe}", "{name: none}", 4, 4),  # never more than the budget
+        ("{name: tpe, n_startup_trials: 3}", "{name: none}", 16, 3),
+        ("{name: gp, n_startup_trials: 5}", "{name: none}", 16, 5),
+        ("{name: random}", "{name: none}", 7, 7),  # every trial is a random one
+        ("{name: tpe, shortest_first: false}", "{name: none}", 16, 0),
+        ("{name: nsga2}", "{name: none}", 16, 0),
+        # a pruner that compares trials at an epoch: the sampler's order, unless asked
+        ("{name: tpe}", "{name: hyperband}", 16, 0),
+        ("{name: tpe, shortest_first: true}", "{name: median}", 16, 10),
+        ("{name: tpe}", "{name: threshold, lower: 0.2}", 16, 10),  # judges each on its own
     ],
 )
-def test_startup_size(sampler: str, budget: int, size: int) -> None:
-    assert startup_size(space_with(sampler), budget) == size
+def test_startup_size(sampler: str, pruner: str, budget: int, size: int) -> None:
+    assert startup_size(space_with(sampler, pruner), budget) == size
 
 
 def test_two_objectives_get_no_design() -> None:
