@@ -4,8 +4,16 @@ A residual block computes ``H(x) = R(x) + S(x)``; after training many blocks
 have ``R(x)`` close to zero and can be deleted with little loss (Veit et al.
 2016). :func:`analyze` lesions each block alone (``block.lesioned = True``:
 the block outputs S(x), no model copy), records the accuracy drop as the
-block's importance, then removes the least important blocks greedily while
-the accuracy stays within ``tolerance`` of the full network. Highway gate
+block's importance and the rise in validation loss beside it, then removes
+blocks greedily, smallest loss rise first, while the accuracy stays within
+``tolerance`` of the full network. The loss orders them because it is
+continuous: most blocks of a trained residual network change no prediction
+when lesioned (an accuracy drop of exactly 0), but each moves the loss.
+The pass goes on past the first removal that breaks the tolerance until
+every removable block is gone (the whole lesion curve); the useful depth is
+read off that curve where it first crosses the tolerance, and a bootstrap
+over the validation images (:mod:`nas.depth.interval`) gives it a 90%
+interval from the same per-image results. Highway gate
 means, rezero alphas and the size of R(x) against S(x) come from hooks during
 one full forward pass.
 
@@ -24,17 +32,18 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from nas.depth.interval import first_crossing, useful_interval
 from nas.models.resnet import ResNet
 from nas.training.device import autocast
 
 __all__ = ["DepthReport", "analyze"]
 
 ESSENTIAL_IMPORTANCE = 1.0
-# Accuracies are fractions k/n; the slack keeps "exactly at the tolerance" inside it.
-_SLACK = 1e-9
 
 
 @dataclass
@@ -45,6 +54,15 @@ class DepthReport:
     block_importance: list[float]
     essential: list[bool]
     full_accuracy: float
+    # The rise in mean cross-entropy when the block alone is lesioned (None: essential).
+    block_loss_increase: list[float | None]
+    full_loss: float
+    # The whole greedy curve: accuracy and mean loss after each removal, every
+    # removable block gone at the end; ``lesion_curve`` names the blocks in that order.
+    loss_curve: list[float]
+    # 90% bootstrap intervals (over validation images) of the useful depth.
+    useful_blocks_interval: tuple[int, int]
+    useful_layers_interval: tuple[int, int]
     lesion_curve: list[tuple[str, float]]
     removable: list[str]
     useful_blocks: int
@@ -68,17 +86,20 @@ class DepthReport:
         """One line: nominal against useful depth and what removing the rest costs."""
         removed = len(self.removable)
         cost = 100.0 * (self.full_accuracy - self.accuracy_without_removable)
+        low, high = self.useful_layers_interval
         return (f"{self.total_layers} layers, {self.total_blocks} blocks: "
-                f"{self.useful_blocks} useful ({self.useful_layers} layers); "
-                f"removing the other {removed} costs {cost:.1f} pp")
+                f"{self.useful_blocks} useful ({self.useful_layers} layers, 90% interval "
+                f"{low}-{high}); removing the other {removed} costs {cost:.1f} pp")
 
     def table(self) -> str:
         """A text table, one row per block in forward order."""
         removable = set(self.removable)
-        header = f"{'block':<12} {'importance':>10} {'gate/alpha':>10} {'ratio':>8}  status"
+        header = (f"{'block':<12} {'importance':>10} {'loss rise':>10} {'gate/alpha':>10} "
+                  f"{'ratio':>8}  status")
         lines = [header, "-" * len(header)]
-        for name, imp, essential in zip(self.block_names, self.block_importance, self.essential,
-                                        strict=True):
+        for name, imp, rise, essential in zip(self.block_names, self.block_importance,
+                                              self.block_loss_increase, self.essential,
+                                              strict=True):
             if name in self.gate_means:
                 ga = f"T={self.gate_means[name]:.3f}"
             elif name in self.alphas:
@@ -88,7 +109,8 @@ class DepthReport:
             ratio = f"{self.branch_ratio[name]:.3f}" if name in self.branch_ratio else "-"
             status = ("essential" if essential
                       else "removable" if name in removable else "kept")
-            lines.append(f"{name:<12} {imp:>+10.4f} {ga:>10} {ratio:>8}  {status}")
+            shown = "-" if rise is None else f"{rise:+.4f}"
+            lines.append(f"{name:<12} {imp:>+10.4f} {shown:>10} {ga:>10} {ratio:>8}  {status}")
         lines.append(self.summary())
         return "\n".join(lines)
 
@@ -173,15 +195,18 @@ def _stage_modules(model: ResNet, blocks: list[nn.Module]) -> tuple[list[nn.Modu
 
 
 def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
-            tolerance: float = 0.01, batch_size: int = 1024) -> DepthReport:
+            tolerance: float = 0.01, batch_size: int = 1024, seed: int = 0) -> DepthReport:
     """Lesion every block of a trained ``model`` on ``inputs``/``targets``.
 
     Importance is the accuracy drop when a block alone is lesioned (1.0 for
-    blocks that cannot be removed). The greedy pass removes blocks in order of
-    importance, least first, while the accuracy stays at or above
-    ``full_accuracy - tolerance``; the first removal that breaks it ends the
-    pass and is not kept. Runs in eval mode; the model's training mode and all
-    lesion switches are restored afterwards, also on errors.
+    blocks that cannot be removed), and beside it the rise in mean
+    cross-entropy. The greedy pass removes blocks in order of that loss rise,
+    smallest first (then the accuracy drop, then forward order), and goes on
+    until every removable block is gone; the removable blocks are the prefix of
+    that order before the accuracy first falls below ``full_accuracy -
+    tolerance``. ``seed`` seeds the bootstrap of the interval. Runs in eval mode;
+    the model's training mode and all lesion switches are restored afterwards,
+    also on errors.
     """
     if not 0.0 <= tolerance <= 1.0:
         raise ValueError(f"tolerance must be in [0, 1], got {tolerance}")
@@ -206,21 +231,33 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
     was_training = model.training
     stats = _Stats(named)
 
-    def run_from(start: int, cache: list[list[torch.Tensor]],
-                 keep: list[list[torch.Tensor]] | None = None) -> float:
-        """Accuracy when running from stage module ``start``'s input in ``cache`` onward.
+    def scored(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per image: classified right, and its cross-entropy (both on the CPU)."""
+        logits = logits.float()
+        return ((logits.argmax(1) == y).cpu(),
+                F.cross_entropy(logits, y, reduction="none").cpu())
 
-        With ``keep``, the inputs of the modules after ``start`` are recorded there.
+    def run_from(start: int, cache: list[list[torch.Tensor]],
+                 keep: list[list[torch.Tensor]] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image correctness and loss when running from stage module ``start``'s
+        input in ``cache`` onward. With ``keep``, the inputs of the modules after
+        ``start`` are recorded there.
         """
-        correct = 0
+        right, losses = [], []
         for b, (_, y) in enumerate(batches):
             x = cache[b][start]
             for k in range(start, len(sequence)):
                 if keep is not None and k > start:
                     keep[b][k] = x
                 x = sequence[k](x)
-            correct += int((model.forward_head(x).float().argmax(1) == y).sum())
-        return correct / n
+            batch_right, batch_losses = scored(model.forward_head(x), y)
+            right.append(batch_right)
+            losses.append(batch_losses)
+        return torch.cat(right), torch.cat(losses)
+
+    def accuracy(right: torch.Tensor) -> float:
+        return int(right.sum()) / n
 
     try:
         model.eval()
@@ -229,7 +266,7 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
         with torch.inference_mode(), autocast(device):
             # One full forward: cache every stage module's input, collect hook statistics.
             cache: list[list[torch.Tensor]] = []
-            correct = 0
+            right, losses = [], []
             for x, y in batches:
                 x = model.stem(x)
                 row = []
@@ -237,50 +274,64 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
                     row.append(x)
                     x = module(x)
                 cache.append(row)
-                correct += int((model.forward_head(x).float().argmax(1) == y).sum())
-            full = correct / n
+                batch_right, batch_losses = scored(model.forward_head(x), y)
+                right.append(batch_right)
+                losses.append(batch_losses)
+            full_right, full_losses = torch.cat(right), torch.cat(losses)
+            full, full_loss = accuracy(full_right), float(full_losses.mean())
             stats.remove()
 
             essential = [not getattr(b, "removable", True) for b in blocks]
-            importance = []
+            importance: list[float] = []
+            loss_rise: list[float | None] = []
             for i, block in enumerate(blocks):
                 if essential[i]:
                     importance.append(ESSENTIAL_IMPORTANCE)
+                    loss_rise.append(None)
                     continue
                 block.lesioned = True
                 try:
-                    importance.append(full - run_from(position[i], cache))
+                    lesioned_right, lesioned_losses = run_from(position[i], cache)
                 finally:
                     block.lesioned = False
+                importance.append(full - accuracy(lesioned_right))
+                loss_rise.append(float(lesioned_losses.mean()) - full_loss)
 
-            # Greedy: least important first (ties: the later block first).
+            # Greedy: the smallest loss rise first; exact ties by accuracy drop, then forward
+            # order. Essential blocks are never tried.
             order = sorted((i for i in range(len(blocks)) if not essential[i]),
-                           key=lambda i: (importance[i], -i))
-            current = [list(row) for row in cache]  # inputs under the accepted lesions
+                           key=lambda i: (loss_rise[i], importance[i], i))
+            current = [list(row) for row in cache]  # inputs under the lesions so far
             curve: list[tuple[str, float]] = []
-            removed: list[int] = []
-            accuracy_without = full
-            floor = full - tolerance - _SLACK
-            for i in order:
+            loss_curve: list[float] = []
+            curve_right: list[torch.Tensor] = []
+            for i in order:  # the whole curve: every removable block goes in turn
                 blocks[i].lesioned = True
                 trial = [list(row) for row in current]
-                acc = run_from(position[i], current, keep=trial)
-                curve.append((names[i], acc))
-                if acc < floor:
-                    blocks[i].lesioned = False
-                    break
-                removed.append(i)
+                step_right, step_losses = run_from(position[i], current, keep=trial)
+                curve.append((names[i], accuracy(step_right)))
+                loss_curve.append(float(step_losses.mean()))
+                curve_right.append(step_right)
                 current = trial
-                accuracy_without = acc
     finally:
         stats.remove()
         for block in blocks:
             block.lesioned = False
         model.train(was_training)
 
+    full_np = full_right.numpy()
+    curve_np = (torch.stack(curve_right).numpy() if curve_right
+                else np.zeros((0, n), dtype=bool))
+    kept = int(first_crossing(np.array([full]), np.array([[acc for _, acc in curve]]),
+                              tolerance)[0]) if curve else 0
+    removed = order[:kept]
+    accuracy_without = curve[kept - 1][1] if kept else full
     removable = [names[i] for i in removed]
     removed_layers = sum(blocks[i].layers for i in removed)
     total_layers = int(model.num_layers)
+    blocks_interval, layers_interval = useful_interval(
+        full_np, curve_np, [blocks[i].layers for i in order], len(blocks), total_layers,
+        tolerance, seed=seed)
     alphas = {name: float(b.alpha.detach()) for name, b in named
               if getattr(b, "alpha", None) is not None}
     return DepthReport(
@@ -288,6 +339,11 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
         block_importance=importance,
         essential=essential,
         full_accuracy=full,
+        block_loss_increase=loss_rise,
+        full_loss=full_loss,
+        loss_curve=loss_curve,
+        useful_blocks_interval=blocks_interval,
+        useful_layers_interval=layers_interval,
         lesion_curve=curve,
         removable=removable,
         useful_blocks=len(blocks) - len(removed),

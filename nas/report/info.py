@@ -36,6 +36,9 @@ class DepthInfo(TypedDict):
     trial: list[int]
     nominal: list[int]
     useful: list[int]
+    # the 90% interval's ends (the point itself where a study recorded none)
+    useful_low: list[int]
+    useful_high: list[int]
     accuracy: list[float]
     label: list[str]
 
@@ -122,7 +125,8 @@ def intermediate_info(study: optuna.Study) -> list[IntermediateSeries]:
 
 def depth_info(study: optuna.Study) -> DepthInfo:
     """Nominal against useful layers of every complete trial that was analysed."""
-    info: DepthInfo = {"trial": [], "nominal": [], "useful": [], "accuracy": [], "label": []}
+    info: DepthInfo = {"trial": [], "nominal": [], "useful": [], "useful_low": [],
+                       "useful_high": [], "accuracy": [], "label": []}
     for t in _complete(study):
         attrs = t.user_attrs
         if "useful_layers" not in attrs or "total_layers" not in attrs:
@@ -130,6 +134,9 @@ def depth_info(study: optuna.Study) -> DepthInfo:
         info["trial"].append(t.number)
         info["nominal"].append(attrs["total_layers"])
         info["useful"].append(attrs["useful_layers"])
+        low, high = attrs.get("useful_layers_interval") or [attrs["useful_layers"]] * 2
+        info["useful_low"].append(low)
+        info["useful_high"].append(high)
         info["accuracy"].append(t.values[0])
         info["label"].append(_label(t))
     return info

@@ -13,6 +13,11 @@ from typing import Any
 DEPTH_FIGURE_ID = "resnas-useful-depth"
 
 
+def _interval(bounds: list[int] | None) -> str:
+    """' (90% interval a-b)', or nothing for a study recorded before intervals were."""
+    return f" (90% interval {bounds[0]}-{bounds[1]})" if bounds else ""
+
+
 def depth_note(number: int, attrs: dict[str, Any]) -> str:
     """Markdown for a trial's dashboard note: the per-block lesion table."""
     gates = dict(attrs.get("gate_means", []))
@@ -21,16 +26,20 @@ def depth_note(number: int, attrs: dict[str, Any]) -> str:
     lines = [
         f"## Trial {number}: useful depth",
         "",
-        f"{attrs['useful_layers']} of {attrs['total_layers']} layers useful "
+        f"{attrs['useful_layers']} of {attrs['total_layers']} layers useful"
+        f"{_interval(attrs.get('useful_layers_interval'))} "
         f"({attrs['useful_blocks']} of {attrs['total_blocks']} blocks).",
         "",
-        "| block | importance (pp) | gate / alpha | kept |",
-        "|---|---|---|---|",
+        "| block | importance (pp) | loss rise | gate / alpha | kept |",
+        "|---|---|---|---|---|",
     ]
-    for name, importance, essential in zip(attrs["block_names"], attrs["block_importance"],
-                                           attrs["essential"], strict=True):
+    # Studies recorded before the loss rise was measured have none: shown empty there.
+    rises = attrs.get("block_loss_increase") or [None] * len(attrs["block_names"])
+    for name, importance, rise, essential in zip(attrs["block_names"], attrs["block_importance"],
+                                                 rises, attrs["essential"], strict=True):
         extra = gates.get(name, alphas.get(name))
         shown = f"{extra:.3f}" if extra is not None else ""
+        loss = f"{rise:+.4f}" if rise is not None else ""
         kept = "essential" if essential else ("removable" if name in removable else "kept")
-        lines.append(f"| {name} | {importance * 100:.2f} | {shown} | {kept} |")
+        lines.append(f"| {name} | {importance * 100:.2f} | {loss} | {shown} | {kept} |")
     return "\n".join(lines) + "\n"

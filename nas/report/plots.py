@@ -87,8 +87,16 @@ def plot_depth(info: DepthInfo) -> Any:
         x=info["nominal"], y=info["useful"], mode="markers", name="trials",
         marker={"color": info["accuracy"], "colorscale": "Viridis", "showscale": True,
                 "colorbar": _ACCURACY_COLORBAR, "size": 9},
+        # the bars: the useful depth's 90% bootstrap interval over validation images
+        error_y={"type": "data", "symmetric": False, "thickness": 1, "color": "gray",
+                 "array": [h - u for h, u in zip(info["useful_high"], info["useful"],
+                                                 strict=True)],
+                 "arrayminus": [u - lo for u, lo in zip(info["useful"], info["useful_low"],
+                                                        strict=True)]},
         text=_trial_labels(info),
-        hovertemplate="%{text}<br>%{x} layers, %{y} useful<extra></extra>"))
+        customdata=list(zip(info["useful_low"], info["useful_high"], strict=True)),
+        hovertemplate="%{text}<br>%{x} layers, %{y} useful (90% interval "
+                      "%{customdata[0]}-%{customdata[1]})<extra></extra>"))
     return figure
 
 

@@ -22,9 +22,10 @@ from nas.study.storage import is_url, open_storage
 TRIAL_ATTRS = ("epochs", "layers", "blocks", "params", "seconds", "images_per_second", "node",
                "test_accuracy", "checkpoint", "device", "resumed_from", "restarted")
 # The useful-depth analysis of a complete trial (nas.depth), kept beside them.
-DEPTH_ATTRS = ("useful_blocks", "total_blocks", "useful_layers", "total_layers", "block_names",
-               "block_importance", "essential", "removable", "lesion_curve", "gate_means",
-               "alphas", "depth_seconds")
+DEPTH_ATTRS = ("useful_blocks", "total_blocks", "useful_layers", "total_layers",
+               "useful_blocks_interval", "useful_layers_interval", "block_names",
+               "block_importance", "block_loss_increase", "essential", "removable",
+               "lesion_curve", "loss_curve", "gate_means", "alphas", "depth_seconds")
 
 
 @dataclass

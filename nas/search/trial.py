@@ -140,10 +140,15 @@ def depth_figures(model, splits, tolerance: float) -> dict[str, Any]:
     return {
         "useful_blocks": report.useful_blocks, "total_blocks": report.total_blocks,
         "useful_layers": report.useful_layers, "total_layers": report.total_layers,
+        "useful_blocks_interval": list(report.useful_blocks_interval),
+        "useful_layers_interval": list(report.useful_layers_interval),
         "block_names": list(report.block_names),
         "block_importance": [round(v, 6) for v in report.block_importance],
+        "block_loss_increase": [None if v is None else round(v, 6)
+                                for v in report.block_loss_increase],
         "essential": list(report.essential), "removable": list(report.removable),
         "lesion_curve": [[name, round(acc, 6)] for name, acc in report.lesion_curve],
+        "loss_curve": [round(loss, 6) for loss in report.loss_curve],
         # pairs, not dicts: Tune would flatten a dict into one key per block
         "gate_means": [[k, round(v, 6)] for k, v in report.gate_means.items()],
         "alphas": [[k, round(v, 6)] for k, v in report.alphas.items()],

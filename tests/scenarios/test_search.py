@@ -294,8 +294,15 @@ def test_complete_trials_carry_useful_depth_a_note_and_the_study_a_figure(states
         assert attrs["total_layers"] == attrs["layers"] == 8
         assert attrs["total_blocks"] == 3 == len(attrs["block_importance"])
         assert attrs["useful_layers"] == 8 - 2 * len(attrs["removable"])
+        low, high = attrs["useful_layers_interval"]
+        assert low <= attrs["useful_layers"] <= high
+        assert len(attrs["block_loss_increase"]) == 3
+        # the whole curve: every block that can go (the plain net's shape changers cannot)
+        removable = sum(not essential for essential in attrs["essential"])
+        assert len(attrs["lesion_curve"]) == len(attrs["loss_curve"]) == removable >= 1
         note = get_note_from_system_attrs(system, t._trial_id)["body"]
         assert f"Trial {t.number}: useful depth" in note and "stages.0.0" in note
+        assert f"(90% interval {low}-{high})" in note and "loss rise" in note
     assert any(key.startswith("dashboard:plot_data:resnas-useful-depth") for key in system)
     # pruned and failed trials were never analysed
     assert all("useful_layers" not in t.user_attrs for t in study.get_trials()

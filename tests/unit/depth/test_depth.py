@@ -43,16 +43,20 @@ def test_cached_lesions_match_the_plain_switch_and_restore_the_model(residual, d
     report = analyze(residual, digits.val_x, digits.val_y)
     assert residual.training
     assert not any(b.lesioned for b in residual.blocks.values())
-    _, full = evaluate(residual, digits.val_x, digits.val_y)
+    full_loss, full = evaluate(residual, digits.val_x, digits.val_y)
     assert report.full_accuracy == full
+    assert report.full_loss == pytest.approx(full_loss, abs=1e-6)
     assert report.block_names == list(residual.blocks)
     for name, block in residual.blocks.items():
         block.lesioned = True
         try:
-            _, lesioned = evaluate(residual, digits.val_x, digits.val_y)
+            lesioned_loss, lesioned = evaluate(residual, digits.val_x, digits.val_y)
         finally:
             block.lesioned = False
-        assert report.block_importance[report.block_names.index(name)] == full - lesioned, name
+        index = report.block_names.index(name)
+        assert report.block_importance[index] == full - lesioned, name
+        assert report.block_loss_increase[index] == pytest.approx(lesioned_loss - full_loss,
+                                                                  abs=1e-6), name
     # Small batches take the same path batch by batch.
     batched = analyze(residual, digits.val_x, digits.val_y, batch_size=50)
     assert batched.block_importance == pytest.approx(report.block_importance, abs=1e-12)
@@ -85,13 +89,19 @@ def test_blocks_with_a_zero_branch_are_unimportant_and_removed_first(residual, d
         torch.nn.init.zeros_(last_norm.bias)
     report = analyze(model, digits.val_x, digits.val_y, tolerance=0.01)
     importance = dict(zip(report.block_names, report.block_importance, strict=True))
+    rise = dict(zip(report.block_names, report.block_loss_increase, strict=True))
     for name in zeroed:
         assert importance[name] == 0.0, name
+        assert rise[name] == pytest.approx(0.0, abs=1e-7), name
         assert name in report.removable, report.removable
         assert report.branch_ratio[name] == 0.0
-    # Only blocks no more important than a zero branch may go before them.
+    # The loss orders the greedy pass: only blocks whose lesion does not raise the loss
+    # may go before a zero branch.
     last = max(report.removable.index(name) for name in zeroed)
-    assert all(importance[name] <= 0.0 for name in report.removable[:last + 1])
+    assert all(rise[name] <= 1e-7 for name in report.removable[:last + 1])
+    # ... and it separates the blocks that an accuracy drop of 0 would tie.
+    tied = [rise[n] for n in report.block_names if importance[n] == 0.0 and n not in zeroed]
+    assert len(set(tied)) == len(tied)
 
 
 def test_plain_blocks_are_essential_residual_blocks_are_not(plain, residual_report,
@@ -103,16 +113,22 @@ def test_plain_blocks_are_essential_residual_blocks_are_not(plain, residual_repo
     assert essential == shape_changing
     for name, importance, essential in zip(report.block_names, report.block_importance,
                                            report.essential, strict=True):
+        rise = report.block_loss_increase[report.block_names.index(name)]
         if essential:
             assert importance == 1.0
+            assert rise is None
         else:
             assert importance > report.tolerance, (name, importance)
+            assert rise > 0.0, (name, rise)
     assert report.removable == []
     assert report.useful_blocks == report.total_blocks == 9
     assert report.useful_layers == report.total_layers == 20
     assert report.branch_ratio == {}
-    assert len(report.lesion_curve) == 1  # the first try failed and was put back
+    # The whole curve goes on past the first failure until every removable block is gone.
+    assert len(report.lesion_curve) == 7
+    assert report.lesion_curve[0][1] < report.full_accuracy - report.tolerance
     assert report.accuracy_without_removable == report.full_accuracy
+    assert report.useful_layers_interval == (20, 20)  # it fails on every resample too
     # The residual network of the same depth can do without at least one block.
     assert residual_report.total_layers == 20
     assert not any(residual_report.essential)
@@ -127,14 +143,16 @@ def test_greedy_curve_stays_within_tolerance_until_it_stops(residual, residual_r
     removed = len(report.removable)
     assert [n for n, _ in report.lesion_curve[:removed]] == report.removable
     assert all(acc >= floor - 1e-9 for _, acc in report.lesion_curve[:removed])
-    assert len(report.lesion_curve) in (removed, removed + 1)
-    if len(report.lesion_curve) == removed + 1:
-        assert report.lesion_curve[-1][1] < floor
-    else:  # stopped only because nothing was left to remove
-        assert removed == report.total_blocks - sum(report.essential)
-    # Least important first.
+    # The whole curve: every removable block, the tolerance crossing right after the
+    # removable prefix (unless nothing crossed), a loss for every point.
+    assert len(report.lesion_curve) == report.total_blocks - sum(report.essential)
+    assert len(report.loss_curve) == len(report.lesion_curve)
+    if removed < len(report.lesion_curve):
+        assert report.lesion_curve[removed][1] < floor
+    # The smallest loss rise first.
     importance = dict(zip(report.block_names, report.block_importance, strict=True))
-    ranks = [importance[n] for n, _ in report.lesion_curve]
+    rise = dict(zip(report.block_names, report.block_loss_increase, strict=True))
+    ranks = [rise[n] for n, _ in report.lesion_curve]
     assert ranks == sorted(ranks)
     assert report.total_layers == residual.num_layers
     assert report.useful_layers == report.total_layers - 2 * removed
@@ -238,3 +256,39 @@ def test_stages_may_hold_what_is_left_of_removed_blocks(residual, residual_repor
         finally:
             model.blocks[name].lesioned = False
         assert importance == report.full_accuracy - lesioned, name
+
+
+def test_the_interval_holds_the_estimate_and_narrows_with_more_images(residual, digits,
+                                                                      residual_report) -> None:
+    """A planted check: the same validation images sixteen times over is the same estimate
+    from sixteen times the evidence, so its bootstrap interval must be narrower. (Four
+    times is not always enough: when the first removal costs nearly the tolerance, four
+    copies still leave the crossing inside the spread.)"""
+    report = residual_report
+    low, high = report.useful_layers_interval
+    assert low <= report.useful_layers <= high
+    blocks_low, blocks_high = report.useful_blocks_interval
+    assert blocks_low <= report.useful_blocks <= blocks_high
+    assert high > low  # 269 images leave the crossing uncertain
+    repeated = analyze(residual, digits.val_x.repeat(16, 1, 1, 1), digits.val_y.repeat(16),
+                       tolerance=0.01)
+    assert repeated.useful_layers == report.useful_layers  # same point estimate
+    assert repeated.lesion_curve == report.lesion_curve
+    r_low, r_high = repeated.useful_layers_interval
+    assert r_high - r_low < high - low
+    # The bootstrap is seeded: the same seed, the same interval.
+    again = analyze(residual, digits.val_x, digits.val_y, tolerance=0.01)
+    assert again.useful_layers_interval == report.useful_layers_interval
+
+
+def test_the_crossing_of_the_whole_curve_is_the_useful_depth(residual, digits) -> None:
+    """Read the useful depth off the curve by hand at several tolerances."""
+    for tolerance in (0.0, 0.005, 0.01, 0.03, 0.1):
+        report = analyze(residual, digits.val_x, digits.val_y, tolerance=tolerance)
+        floor = report.full_accuracy - tolerance - 1e-9
+        crossing = next((k for k, (_, acc) in enumerate(report.lesion_curve) if acc < floor),
+                        len(report.lesion_curve))
+        assert len(report.removable) == crossing, tolerance
+        assert report.useful_blocks == report.total_blocks - crossing
+        low, high = report.useful_blocks_interval
+        assert low <= report.useful_blocks <= high
