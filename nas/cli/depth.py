@@ -22,12 +22,17 @@ def register(commands) -> None:
     analyze = commands.add_parser(
         "analyze", help="measure how many of a trained network's layers are useful",
         description="Lesion each residual block of a trained network (compute as if its "
-                    "branch were zero) on the validation split, then remove the least "
-                    "important blocks one by one while accuracy stays within --tolerance. "
-                    "Prints the per-block table and the useful depth.",
+                    "branch were zero) on the validation split, then remove blocks one "
+                    "by one, smallest loss rise first; the useful depth is where accuracy "
+                    "first falls more than --tolerance below the full network, with a 90% "
+                    "bootstrap interval. Prints the per-block table and the useful depth.",
         epilog="example: nas train --config search_spaces/resnet20.yaml --save r20.pt && "
                "nas analyze r20.pt")
     add_checkpoint_arguments(analyze)
+    analyze.add_argument("--curve", action="store_true",
+                         help="also print the whole lesion curve: accuracy and loss after "
+                              "each removal in the greedy order, until every removable "
+                              "block is gone")
     analyze.set_defaults(run=run_analyze)
 
     compress = commands.add_parser(
@@ -82,6 +87,9 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict()))
     else:
         print(report.table())  # the table ends with the summary line
+        if args.curve:
+            print()
+            print(report.curve())
     return 0
 
 

@@ -91,6 +91,22 @@ class DepthReport:
                 f"{self.useful_blocks} useful ({self.useful_layers} layers, 90% interval "
                 f"{low}-{high}); removing the other {removed} costs {cost:.1f} pp")
 
+    def curve(self) -> str:
+        """The whole lesion curve as text: after each removal in the greedy order, the
+        accuracy and loss, and where the tolerance is crossed."""
+        floor = self.full_accuracy - self.tolerance
+        header = f"{'removed':>7}  {'block':<12} {'val acc':>8} {'val loss':>9}"
+        lines = [header, "-" * len(header),
+                 f"{0:>7}  {'(none)':<12} {self.full_accuracy:>8.2%} {self.full_loss:>9.4f}"]
+        kept = len(self.removable)
+        for k, ((name, accuracy), loss) in enumerate(zip(self.lesion_curve, self.loss_curve,
+                                                         strict=True), start=1):
+            mark = "  <- crosses the tolerance" if k == kept + 1 else ""
+            lines.append(f"{k:>7}  {name:<12} {accuracy:>8.2%} {loss:>9.4f}{mark}")
+        lines.append(f"tolerance {self.tolerance:.2%}: {kept} removable before the curve "
+                     f"falls below {floor:.2%}")
+        return "\n".join(lines)
+
     def table(self) -> str:
         """A text table, one row per block in forward order."""
         removable = set(self.removable)

@@ -92,6 +92,18 @@ def test_analyze_and_compress_commands(tmp_path, trained, digits) -> None:
     text = subprocess.run([*run, "analyze", str(ckpt)], cwd=ROOT, text=True,
                           capture_output=True, timeout=300)
     assert text.returncode == 0 and text.stdout.count("20 layers, 9 blocks") == 1
+    curve = subprocess.run([*run, "analyze", str(ckpt), "--curve"], cwd=ROOT, text=True,
+                           capture_output=True, timeout=300)
+    assert curve.returncode == 0, curve.stderr
+    section = curve.stdout.split("removed  block", 1)[1]  # after the table, the curve
+    rows = [line.split() for line in section.splitlines()
+            if line.split() and line.split()[0].isdigit()]
+    # the full network, then one row per removable block (none is essential here)
+    assert [int(row[0]) for row in rows] == list(range(10))
+    assert [row[1] for row in rows[1:]] == [name for name, _ in out["lesion_curve"]]
+    removable = len(out["removable"])
+    assert f"{removable} removable before the curve falls below" in curve.stdout
+    assert ("crosses the tolerance" in curve.stdout) == (removable < 9)
     small = tmp_path / "small.pt"
     proc = subprocess.run([*run, "compress", str(ckpt), "--epochs", "1", "--save", str(small)],
                           cwd=ROOT, text=True, capture_output=True, timeout=300)
