@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -95,23 +96,9 @@ def replay(runs: list[dict[str, Any]], target: float, prune_from: int | None = N
 
 
 def spearman(xs: list[float], ys: list[float]) -> float:
-    def ranks(values: list[float]) -> list[float]:
-        order = sorted(range(len(values)), key=values.__getitem__)
-        out = [0.0] * len(values)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                out[order[k]] = (i + j) / 2
-            i = j + 1
-        return out
+    from scipy.stats import spearmanr  # installed with scikit-learn
 
-    rx, ry = ranks(xs), ranks(ys)
-    mx, my = statistics.mean(rx), statistics.mean(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    return cov / (sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry)) ** 0.5
+    return float(spearmanr(xs, ys).statistic)
 
 
 def main() -> None:
@@ -136,7 +123,7 @@ def main() -> None:
         share = [args.candidates // SLOTS + (i < args.candidates % SLOTS) for i in range(SLOTS)]
         workers = [subprocess.Popen([sys.executable, __file__, "--space", args.space,
                                      "--worker", str(i), str(n), str(curves)], cwd=ROOT,
-                                    env={"OMP_NUM_THREADS": "1", "PATH": ""})
+                                    env={**os.environ, "OMP_NUM_THREADS": "1"})
                    for i, n in enumerate(share)]
         if any(w.wait() for w in workers):
             raise SystemExit("a training worker failed")
