@@ -26,6 +26,7 @@ _API = {
     "load_checkpoint": "nas.training",
     "analyze": "nas.depth",
     "compress": "nas.depth",
+    "verify_depth": "nas.depth",
 }
 __all__ = ["__version__", *_API]
 

@@ -1,5 +1,6 @@
-"""``nas analyze`` and ``nas compress``: how much of a trained network's depth it uses,
-and the network without the rest."""
+"""``nas analyze``, ``nas compress`` and ``nas verify-depth``: how much of a trained
+network's depth it uses, the network without the rest, and one that deep trained from
+scratch."""
 
 from __future__ import annotations
 
@@ -45,6 +46,20 @@ def register(commands) -> None:
                           help="fine-tuning epochs (default: 3; 0 = none)")
     compress.add_argument("--save", metavar="OUT", help="write the compressed checkpoint here")
     compress.set_defaults(run=run_compress)
+
+    verify = commands.add_parser(
+        "verify-depth", help="train a network of the measured useful depth from scratch and "
+                             "compare it with the full one",
+        description="Measure the useful depth as 'nas analyze' does, build the same candidate "
+                    "with each stage shortened by its removable blocks (at least one block a "
+                    "stage), train it from scratch with the checkpoint's own settings and seed "
+                    "(epochs, lr, schedule, batch, data split), and print both networks' "
+                    "validation and test accuracy: does a network of the useful depth learn "
+                    "as well, within --tolerance?",
+        epilog="example: nas train --config search_spaces/resnet56.yaml --save r56.pt && "
+               "nas verify-depth r56.pt")
+    add_checkpoint_arguments(verify)
+    verify.set_defaults(run=run_verify)
 
 
 def _load_for_analysis(args: argparse.Namespace):
@@ -125,4 +140,33 @@ def run_compress(args: argparse.Namespace) -> int:
           f"{small['images_per_second'] / full['images_per_second']:.2f}x the images/s")
     if args.save:
         print(f"checkpoint: {args.save}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    model, splits, device, threads = _load_for_analysis(args)  # checks input before torch
+    from nas.depth.lesion import analyze
+    from nas.depth.verify import verify_depth
+
+    report = analyze(model, splits.val_x, splits.val_y, tolerance=args.tolerance)
+    print(report.summary(), file=sys.stderr, flush=True)
+    result = verify_depth(model, splits, report, threads=threads, device=device)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "summary": report.summary()}))
+        return 0
+    print(f"{'':<28} {'stage depths':>14} {'layers':>6} {'params':>10} {'val':>7} {'test':>7}")
+    for label, row in (("full (checkpoint)", result.full),
+                       ("useful depth (from scratch)", result.useful)):
+        depths = "x".join(map(str, row["stage_depths"]))
+        print(f"{label:<28} {depths:>14} {row['layers']:>6} {row['params']:>10,} "
+              f"{row['val_accuracy']:>7.2%} {row['test_accuracy']:>7.2%}")
+    if result.kept_for_shape:
+        print(f"every block of stage {', '.join(map(str, result.kept_for_shape))} was "
+              "removable; one kept (it sets the stage's stride and width)")
+    verdict = "within" if result.within_tolerance else "outside"
+    what = ("useful depth trained from scratch" if result.trained
+            else "nothing removable, the useful network is the full one")
+    print(f"{what}: val {result.val_difference_pp:+.2f} pp, test "
+          f"{result.test_difference_pp:+.2f} pp against the full network: {verdict} the "
+          f"{result.tolerance * 100:.2f} pp tolerance")
     return 0

@@ -1,11 +1,14 @@
-"""Useful depth: which blocks a trained network needs, and the network without the rest.
+"""Useful depth: which blocks a trained network needs, the network without the rest, and
+one that deep trained from scratch.
 
-Torch only: ``nas analyze``, ``nas compress`` and every search trial use it.
+Torch only: ``nas analyze``, ``nas compress``, ``nas verify-depth`` and every search trial
+use it.
 """
 
 from __future__ import annotations
 
 from nas.depth.compress import CompressResult, compress
 from nas.depth.lesion import DepthReport, analyze
+from nas.depth.verify import VerifyResult, verify_depth
 
-__all__ = ["CompressResult", "DepthReport", "analyze", "compress"]
+__all__ = ["CompressResult", "DepthReport", "VerifyResult", "analyze", "compress", "verify_depth"]

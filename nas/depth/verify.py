@@ -1,0 +1,135 @@
+"""Does the measured useful depth predict anything? Train a network that deep from scratch.
+
+Lesioning (:mod:`nas.depth.lesion`) says which blocks a *trained* network can
+lose; ``nas compress`` shows the pruned network keeps its accuracy. Neither
+says whether a network built at the useful depth would learn as well on its
+own: the removable blocks might still have helped the rest to train. So this
+builds the candidate with each stage shortened by its removable blocks, trains
+it from scratch with the same settings and seed (epochs, lr, schedule, batch,
+data split), and compares both on the validation and test splits. Torch only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from nas.candidate import Candidate
+from nas.data import Splits
+from nas.models.resnet import ResNet
+from nas.training.loop import evaluate, train
+
+if TYPE_CHECKING:  # only read here, never built: whichever module defines it
+    from nas.depth.lesion import DepthReport
+
+
+@dataclass
+class VerifyResult:
+    """The checkpoint's network against one of its useful depth trained from scratch."""
+
+    removed: list[str]  # the blocks the useful depth leaves out (incl. earlier compression)
+    kept_for_shape: list[int]  # stages whose every block was removable: one block kept
+    trained: bool  # False: nothing to remove, the useful network is the full network
+    tolerance: float
+    full: dict[str, Any]
+    useful: dict[str, Any]
+    val_difference_pp: float  # useful minus full, percentage points
+    test_difference_pp: float
+    within_tolerance: bool  # useful val accuracy >= full val accuracy - tolerance
+    candidate: dict[str, Any]  # the from-scratch network's candidate
+    seconds: float  # training time of the from-scratch network
+    model: ResNet | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready types, without the model."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"}
+        out["full"], out["useful"] = dict(self.full), dict(self.useful)
+        return out
+
+
+def _block_stage(name: str) -> int:
+    """The stage index of a block named ``stages.{i}.{j}``."""
+    parts = name.split(".")
+    if len(parts) != 3 or parts[0] != "stages" or not (parts[1].isdigit() and parts[2].isdigit()):
+        raise ValueError(f"not a block name (stages.I.J): {name!r}")
+    return int(parts[1])
+
+
+def useful_depths(candidate: Candidate, removable: list[str]) -> tuple[tuple[int, ...], list[int]]:
+    """Stage depths without ``removable``, and the stages that kept one block for shape.
+
+    A stage never goes below one block: its first block carries the stage's stride and
+    width change, which a candidate cannot express without a block. A stage whose every
+    block was removable keeps one and is listed, since the network is then deeper than
+    the lesion said it needs.
+    """
+    depths = list(candidate.stage_depths)
+    for name in set(removable):
+        stage = _block_stage(name)
+        if stage >= len(depths):
+            raise ValueError(f"{name}: the candidate has {len(depths)} stages")
+        depths[stage] -= 1
+    kept = [i for i, d in enumerate(depths) if d < 1]
+    return tuple(max(d, 1) for d in depths), kept
+
+
+def useful_stage_depths(candidate: Candidate, removable: list[str]) -> tuple[int, ...]:
+    """The candidate's stage depths minus the removed blocks per stage (at least 1 each)."""
+    return useful_depths(candidate, removable)[0]
+
+
+def stage_depths(model: ResNet) -> tuple[int, ...]:
+    """Blocks a model still has per stage (a compressed checkpoint lacks its removed ones)."""
+    depths = [0] * len(model.stages)
+    for name in model.blocks:
+        depths[_block_stage(name)] += 1
+    return tuple(depths)
+
+
+def measure(model: ResNet, splits: Splits) -> dict[str, Any]:
+    """Accuracy on val and test, and the size of the network, the same for both rows."""
+    return {
+        "val_accuracy": evaluate(model, splits.val_x, splits.val_y)[1],
+        "test_accuracy": evaluate(model, splits.test_x, splits.test_y)[1],
+        "stage_depths": list(stage_depths(model)),
+        "blocks": len(model.blocks),
+        "layers": model.num_layers,
+        "params": model.num_params,
+    }
+
+
+def verify_depth(model: ResNet, splits: Splits, report: DepthReport, threads: int | None = None,
+                 device: str | torch.device | None = None) -> VerifyResult:
+    """Train ``model``'s candidate at the useful depth ``report`` measured, from scratch,
+    and compare it with ``model`` (the full network) on ``splits``.
+
+    ``splits`` must be the ones the checkpoint was trained on (same seed) so that the
+    from-scratch network sees the same training images and is judged on the same
+    validation images. Blocks an earlier ``nas compress`` removed count as removed.
+    """
+    full = measure(model, splits)
+    removed = list(model.removed) + [n for n in report.removable if n not in model.removed]
+    depths, kept = useful_depths(model.candidate, removed)
+    candidate = dataclasses.replace(model.candidate, blocks_per_stage=depths)
+    trained = list(depths) != full["stage_depths"]
+    seconds = 0.0
+    if trained:
+        started = time.perf_counter()
+        useful_model = train(candidate, splits, threads=threads, device=device).model
+        seconds = time.perf_counter() - started
+        assert useful_model is not None
+        useful = measure(useful_model, splits)
+    else:  # nothing to remove: training the same network again would only repeat it
+        useful_model, useful = model, dict(full)
+    val_diff = useful["val_accuracy"] - full["val_accuracy"]
+    return VerifyResult(
+        removed=removed, kept_for_shape=kept, trained=trained, tolerance=report.tolerance,
+        full=full, useful=useful, val_difference_pp=100.0 * val_diff,
+        test_difference_pp=100.0 * (useful["test_accuracy"] - full["test_accuracy"]),
+        # accuracies are multiples of 1/n: a hair of slack keeps k/n - tolerance exact
+        within_tolerance=val_diff >= -report.tolerance - 1e-9,
+        candidate=candidate.to_dict(), seconds=seconds, model=useful_model)
