@@ -8,7 +8,8 @@ use it.
 from __future__ import annotations
 
 from nas.depth.compress import CompressResult, compress
-from nas.depth.lesion import DepthReport, analyze
+from nas.depth.lesion import analyze
+from nas.depth.report import DepthReport
 from nas.depth.verify import VerifyResult, verify_depth
 
 __all__ = ["CompressResult", "DepthReport", "VerifyResult", "analyze", "compress", "verify_depth"]

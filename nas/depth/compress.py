@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from nas.data import Splits
-from nas.depth.lesion import DepthReport
+from nas.depth.report import DepthReport
 from nas.models.resnet import ResNet
 from nas.training.device import synchronize
 from nas.training.loop import evaluate, train

@@ -9,6 +9,9 @@ the images with replacement and reading the crossing off the same cached results
 again shows how much: the 5th and 95th percentiles of the useful depth over the
 resamples are its 90% interval. The greedy order stays the point estimate's (the
 interval is of where the curve crosses, not of which order a resample would pick).
+
+The images are split in two first (:func:`split_halves`): one half chooses the blocks
+and is resampled here, the other reports what removing them costs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,30 @@ CHUNK = 100  # resamples at a time: the count matrix is CHUNK x images
 LEVEL = 0.90
 # Accuracies are fractions k/n; the slack keeps "exactly at the tolerance" inside it.
 SLACK = 1e-9
+
+
+def split_halves(targets: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic halves of the validation images for a seed: (selection, held-out)
+    indices, sorted, disjoint, together every image once.
+
+    Stratified by class, so each half sees the classes in the proportions of the whole:
+    every class's images are shuffled with the seed and dealt alternately, the first to
+    the selection half. With fewer than two images there is nothing to hold out and
+    both halves are all of them.
+    """
+    targets = np.asarray(targets)
+    everything = np.arange(len(targets))
+    if len(targets) < 2:
+        return everything, everything
+    rng = np.random.default_rng(seed)
+    selection, held_out = [], []
+    start = 0  # where the next class's first image goes, so odd classes alternate
+    for label in np.unique(targets):
+        members = rng.permutation(everything[targets == label])
+        selection.append(members[start::2])
+        held_out.append(members[1 - start::2])
+        start = (start + len(members)) % 2
+    return np.sort(np.concatenate(selection)), np.sort(np.concatenate(held_out))
 
 
 def first_crossing(full: np.ndarray, curve: np.ndarray, tolerance: float) -> np.ndarray:

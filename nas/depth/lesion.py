@@ -13,9 +13,13 @@ The pass goes on past the first removal that breaks the tolerance until
 every removable block is gone (the whole lesion curve); the useful depth is
 read off that curve where it first crosses the tolerance, and a bootstrap
 over the validation images (:mod:`nas.depth.interval`) gives it a 90%
-interval from the same per-image results. Highway gate
-means, rezero alphas and the size of R(x) against S(x) come from hooks during
-one full forward pass.
+interval from the same per-image results. All of that is decided on one half
+of the validation images; the other half (held out, :func:`split_halves`)
+reports the accuracy without the removable blocks, so choosing and reporting
+never share an image. Highway gate means, rezero alphas and the size of R(x)
+against S(x) come from hooks during one full forward pass, block influence and
+CKA (:mod:`nas.depth.measures`) from the activations it caches; Veit et al.'s
+random deletions reuse that cache too.
 
 Why it is fast: lesioning block i changes nothing before it, so one full
 forward caches every block's input and each lesion runs only from block i
@@ -29,106 +33,21 @@ the network. This module imports torch only.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.depth.interval import first_crossing, useful_interval
+from nas.depth.interval import first_crossing, split_halves, useful_interval
+from nas.depth.measures import CKA_IMAGES, block_influence, deletion_plan, linear_cka
+from nas.depth.report import DepthReport
 from nas.models.resnet import ResNet
 from nas.training.device import autocast
 
 __all__ = ["DepthReport", "analyze"]
 
 ESSENTIAL_IMPORTANCE = 1.0
-
-
-@dataclass
-class DepthReport:
-    """Per-block importance and the depth a trained network actually uses."""
-
-    block_names: list[str]
-    block_importance: list[float]
-    essential: list[bool]
-    full_accuracy: float
-    # The rise in mean cross-entropy when the block alone is lesioned (None: essential).
-    block_loss_increase: list[float | None]
-    full_loss: float
-    # The whole greedy curve: accuracy and mean loss after each removal, every
-    # removable block gone at the end; ``lesion_curve`` names the blocks in that order.
-    loss_curve: list[float]
-    # 90% bootstrap intervals (over validation images) of the useful depth.
-    useful_blocks_interval: tuple[int, int]
-    useful_layers_interval: tuple[int, int]
-    lesion_curve: list[tuple[str, float]]
-    removable: list[str]
-    useful_blocks: int
-    total_blocks: int
-    useful_layers: int
-    total_layers: int
-    tolerance: float
-    accuracy_without_removable: float
-    gate_means: dict[str, float]
-    alphas: dict[str, float]
-    branch_ratio: dict[str, float]
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready types (lesion curve entries as lists)."""
-        out = asdict(self)
-        out["lesion_curve"] = [[name, acc] for name, acc in self.lesion_curve]
-        return out
-
-    def summary(self) -> str:
-        """One line: nominal against useful depth and what removing the rest costs."""
-        removed = len(self.removable)
-        cost = 100.0 * (self.full_accuracy - self.accuracy_without_removable)
-        low, high = self.useful_layers_interval
-        return (f"{self.total_layers} layers, {self.total_blocks} blocks: "
-                f"{self.useful_blocks} useful ({self.useful_layers} layers, 90% interval "
-                f"{low}-{high}); removing the other {removed} costs {cost:.1f} pp")
-
-    def curve(self) -> str:
-        """The whole lesion curve as text: after each removal in the greedy order, the
-        accuracy and loss, and where the tolerance is crossed."""
-        floor = self.full_accuracy - self.tolerance
-        header = f"{'removed':>7}  {'block':<12} {'val acc':>8} {'val loss':>9}"
-        lines = [header, "-" * len(header),
-                 f"{0:>7}  {'(none)':<12} {self.full_accuracy:>8.2%} {self.full_loss:>9.4f}"]
-        kept = len(self.removable)
-        for k, ((name, accuracy), loss) in enumerate(zip(self.lesion_curve, self.loss_curve,
-                                                         strict=True), start=1):
-            mark = "  <- crosses the tolerance" if k == kept + 1 else ""
-            lines.append(f"{k:>7}  {name:<12} {accuracy:>8.2%} {loss:>9.4f}{mark}")
-        lines.append(f"tolerance {self.tolerance:.2%}: {kept} removable before the curve "
-                     f"falls below {floor:.2%}")
-        return "\n".join(lines)
-
-    def table(self) -> str:
-        """A text table, one row per block in forward order."""
-        removable = set(self.removable)
-        header = (f"{'block':<12} {'importance':>10} {'loss rise':>10} {'gate/alpha':>10} "
-                  f"{'ratio':>8}  status")
-        lines = [header, "-" * len(header)]
-        for name, imp, rise, essential in zip(self.block_names, self.block_importance,
-                                              self.block_loss_increase, self.essential,
-                                              strict=True):
-            if name in self.gate_means:
-                ga = f"T={self.gate_means[name]:.3f}"
-            elif name in self.alphas:
-                ga = f"a={self.alphas[name]:+.3f}"
-            else:
-                ga = "-"
-            ratio = f"{self.branch_ratio[name]:.3f}" if name in self.branch_ratio else "-"
-            status = ("essential" if essential
-                      else "removable" if name in removable else "kept")
-            shown = "-" if rise is None else f"{rise:+.4f}"
-            lines.append(f"{name:<12} {imp:>+10.4f} {shown:>10} {ga:>10} {ratio:>8}  {status}")
-        lines.append(self.summary())
-        return "\n".join(lines)
 
 
 class _Stats:
@@ -210,19 +129,27 @@ def _stage_modules(model: ResNet, blocks: list[nn.Module]) -> tuple[list[nn.Modu
     return sequence, [where[id(b)] for b in blocks]
 
 
+def _stage_of(name: str) -> str:
+    """``stages.1.4`` -> ``stages.1``: blocks of one stage share a resolution and width."""
+    return name.rsplit(".", 1)[0]
+
+
 def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
-            tolerance: float = 0.01, batch_size: int = 1024, seed: int = 0) -> DepthReport:
+            tolerance: float = 0.01, batch_size: int = 1024, seed: int | None = None
+            ) -> DepthReport:
     """Lesion every block of a trained ``model`` on ``inputs``/``targets``.
 
-    Importance is the accuracy drop when a block alone is lesioned (1.0 for
-    blocks that cannot be removed), and beside it the rise in mean
-    cross-entropy. The greedy pass removes blocks in order of that loss rise,
-    smallest first (then the accuracy drop, then forward order), and goes on
-    until every removable block is gone; the removable blocks are the prefix of
-    that order before the accuracy first falls below ``full_accuracy -
-    tolerance``. ``seed`` seeds the bootstrap of the interval. Runs in eval mode;
-    the model's training mode and all lesion switches are restored afterwards,
-    also on errors.
+    The images are split into two halves for ``seed`` (default: the model's candidate
+    seed). On the selection half: importance is the accuracy drop when a block alone
+    is lesioned (1.0 for blocks that cannot be removed), and beside it the rise in
+    mean cross-entropy; the greedy pass removes blocks in order of that loss rise,
+    smallest first (then the accuracy drop, then forward order), and goes on until
+    every removable block is gone; the removable blocks are the prefix of that order
+    before the accuracy first falls below the half's full accuracy minus
+    ``tolerance``. The held-out half gets the same curve and the random deletions,
+    and says what removing the removable blocks costs. ``seed`` also seeds the
+    bootstrap and the random draws. Runs in eval mode; the model's training mode and
+    all lesion switches are restored afterwards, also on errors.
     """
     if not 0.0 <= tolerance <= 1.0:
         raise ValueError(f"tolerance must be in [0, 1], got {tolerance}")
@@ -231,6 +158,8 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
     if len(inputs) == 0 or len(inputs) != len(targets):
         raise ValueError(f"need as many targets as inputs, at least one: got "
                          f"{len(inputs)} inputs and {len(targets)} targets")
+    if seed is None:
+        seed = int(getattr(getattr(model, "candidate", None), "seed", 0) or 0)
     started = time.perf_counter()
     named = list(model.blocks.items())
     names = [n for n, _ in named]
@@ -240,10 +169,14 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
         device = next(model.parameters()).device
     except StopIteration:
         device = inputs.device
+    selection, held_out = split_halves(targets.cpu().numpy(), seed)
     inputs, targets = inputs.to(device), targets.to(device)
     n = len(inputs)
     batches = [(inputs[i:i + batch_size], targets[i:i + batch_size])
                for i in range(0, n, batch_size)]
+    # The held-out images of each batch: the random deletions run on those only.
+    held_out_rows = [torch.as_tensor(held_out[(held_out >= i) & (held_out < i + batch_size)]
+                                     - i, device=device) for i in range(0, n, batch_size)]
     was_training = model.training
     stats = _Stats(named)
 
@@ -254,15 +187,17 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
                 F.cross_entropy(logits, y, reduction="none").cpu())
 
     def run_from(start: int, cache: list[list[torch.Tensor]],
-                 keep: list[list[torch.Tensor]] | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+                 keep: list[list[torch.Tensor]] | None = None,
+                 rows: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image correctness and loss when running from stage module ``start``'s
         input in ``cache`` onward. With ``keep``, the inputs of the modules after
-        ``start`` are recorded there.
+        ``start`` are recorded there; with ``rows``, only those images of each batch run.
         """
         right, losses = [], []
         for b, (_, y) in enumerate(batches):
             x = cache[b][start]
+            if rows is not None:
+                x, y = x[rows[b]], y[rows[b]]
             for k in range(start, len(sequence)):
                 if keep is not None and k > start:
                     keep[b][k] = x
@@ -272,15 +207,16 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
             losses.append(batch_losses)
         return torch.cat(right), torch.cat(losses)
 
-    def accuracy(right: torch.Tensor) -> float:
-        return int(right.sum()) / n
+    def accuracy(right: torch.Tensor, half: np.ndarray = selection) -> float:
+        return int(right[half].sum()) / len(half)
 
     try:
         model.eval()
         for block in blocks:
             block.lesioned = False
         with torch.inference_mode(), autocast(device):
-            # One full forward: cache every stage module's input, collect hook statistics.
+            # One full forward: cache every stage module's input (and the features after
+            # the last), collect hook statistics.
             cache: list[list[torch.Tensor]] = []
             right, losses = [], []
             for x, y in batches:
@@ -289,13 +225,15 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
                 for module in sequence:
                     row.append(x)
                     x = module(x)
-                cache.append(row)
+                cache.append(row + [x])
                 batch_right, batch_losses = scored(model.forward_head(x), y)
                 right.append(batch_right)
                 losses.append(batch_losses)
             full_right, full_losses = torch.cat(right), torch.cat(losses)
-            full, full_loss = accuracy(full_right), float(full_losses.mean())
+            full_selection = accuracy(full_right)
+            full_selection_loss = float(full_losses[selection].mean())
             stats.remove()
+            influence, cka = _representation(names, position, cache)
 
             essential = [not getattr(b, "removable", True) for b in blocks]
             importance: list[float] = []
@@ -310,8 +248,8 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
                     lesioned_right, lesioned_losses = run_from(position[i], cache)
                 finally:
                     block.lesioned = False
-                importance.append(full - accuracy(lesioned_right))
-                loss_rise.append(float(lesioned_losses.mean()) - full_loss)
+                importance.append(full_selection - accuracy(lesioned_right))
+                loss_rise.append(float(lesioned_losses[selection].mean()) - full_selection_loss)
 
             # Greedy: the smallest loss rise first; exact ties by accuracy drop, then forward
             # order. Essential blocks are never tried.
@@ -326,9 +264,23 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
                 trial = [list(row) for row in current]
                 step_right, step_losses = run_from(position[i], current, keep=trial)
                 curve.append((names[i], accuracy(step_right)))
-                loss_curve.append(float(step_losses.mean()))
+                loss_curve.append(float(step_losses[selection].mean()))
                 curve_right.append(step_right)
                 current = trial
+            for block in blocks:
+                block.lesioned = False
+            deletions = []
+            for k, draws in deletion_plan(order, seed):
+                results = []
+                for chosen in draws:
+                    for i in chosen:
+                        blocks[i].lesioned = True
+                    kept_right, _ = run_from(min(position[i] for i in chosen), cache,
+                                             rows=held_out_rows)
+                    results.append(int(kept_right.sum()) / len(held_out))
+                    for i in chosen:
+                        blocks[i].lesioned = False
+                deletions.append((k, results))
     finally:
         stats.remove()
         for block in blocks:
@@ -338,38 +290,77 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
     full_np = full_right.numpy()
     curve_np = (torch.stack(curve_right).numpy() if curve_right
                 else np.zeros((0, n), dtype=bool))
-    kept = int(first_crossing(np.array([full]), np.array([[acc for _, acc in curve]]),
-                              tolerance)[0]) if curve else 0
+    kept = int(first_crossing(np.array([full_selection]),
+                              np.array([[acc for _, acc in curve]]), tolerance)[0]) if curve else 0
+    held_out_curve = [float(c[held_out].mean()) for c in curve_np]
+    full_held_out = float(full_np[held_out].mean())
     removed = order[:kept]
-    accuracy_without = curve[kept - 1][1] if kept else full
-    removable = [names[i] for i in removed]
     removed_layers = sum(blocks[i].layers for i in removed)
     total_layers = int(model.num_layers)
     blocks_interval, layers_interval = useful_interval(
-        full_np, curve_np, [blocks[i].layers for i in order], len(blocks), total_layers,
-        tolerance, seed=seed)
+        full_np[selection], curve_np[:, selection], [blocks[i].layers for i in order],
+        len(blocks), total_layers, tolerance, seed=seed)
     alphas = {name: float(b.alpha.detach()) for name, b in named
               if getattr(b, "alpha", None) is not None}
     return DepthReport(
         block_names=names,
         block_importance=importance,
         essential=essential,
-        full_accuracy=full,
+        full_accuracy=int(full_right.sum()) / n,
         block_loss_increase=loss_rise,
-        full_loss=full_loss,
+        full_loss=float(full_losses.mean()),
         loss_curve=loss_curve,
         useful_blocks_interval=blocks_interval,
         useful_layers_interval=layers_interval,
         lesion_curve=curve,
-        removable=removable,
+        removable=[names[i] for i in removed],
         useful_blocks=len(blocks) - len(removed),
         total_blocks=len(blocks),
         useful_layers=total_layers - removed_layers,
         total_layers=total_layers,
         tolerance=float(tolerance),
-        accuracy_without_removable=accuracy_without,
+        accuracy_without_removable=held_out_curve[kept - 1] if kept else full_held_out,
         gate_means=stats.gate_means(),
         alphas=alphas,
         branch_ratio=stats.branch_ratio(),
         seconds=time.perf_counter() - started,
+        selection_images=len(selection),
+        held_out_images=len(held_out),
+        selection_accuracy=full_selection,
+        held_out_accuracy=full_held_out,
+        held_out_curve=held_out_curve,
+        block_influence=influence,
+        block_cka=cka,
+        random_deletions=deletions,
     )
+
+
+def _representation(names: list[str], position: list[int], cache: list[list[torch.Tensor]]
+                    ) -> tuple[list[float | None], list[float | None]]:
+    """Block influence over every image and CKA with the next block of the same stage over
+    the first ``CKA_IMAGES``, from the cached inputs (a block's output is the next stage
+    module's input, or the features after the last)."""
+    def gathered(k: int) -> torch.Tensor:
+        parts, have = [], 0
+        for row in cache:
+            if have >= CKA_IMAGES:
+                break
+            parts.append(row[k][:CKA_IMAGES - have])
+            have += len(parts[-1])
+        return torch.cat(parts)
+
+    influence: list[float | None] = []
+    for p in position:
+        per_batch = [block_influence(row[p], row[p + 1]) for row in cache]
+        if per_batch[0] is None:
+            influence.append(None)
+            continue
+        sizes = [len(row[p]) for row in cache]
+        influence.append(sum(v * m for v, m in zip(per_batch, sizes, strict=True)) / sum(sizes))
+    cka: list[float | None] = []
+    for i, p in enumerate(position):
+        following = next((j for j in range(i + 1, len(names))
+                          if _stage_of(names[j]) == _stage_of(names[i])), None)
+        cka.append(None if following is None else
+                   linear_cka(gathered(p + 1), gathered(position[following] + 1)))
+    return influence, cka

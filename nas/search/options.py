@@ -25,7 +25,10 @@ TRIAL_ATTRS = ("epochs", "layers", "blocks", "params", "seconds", "images_per_se
 DEPTH_ATTRS = ("useful_blocks", "total_blocks", "useful_layers", "total_layers",
                "useful_blocks_interval", "useful_layers_interval", "block_names",
                "block_importance", "block_loss_increase", "essential", "removable",
-               "lesion_curve", "loss_curve", "gate_means", "alphas", "depth_seconds")
+               "lesion_curve", "loss_curve", "gate_means", "alphas", "depth_seconds",
+               "selection_images", "held_out_images", "selection_accuracy",
+               "held_out_accuracy", "accuracy_without_removable", "held_out_curve",
+               "block_influence", "block_cka", "branch_ratio", "random_deletions")
 
 
 @dataclass
