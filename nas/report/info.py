@@ -68,6 +68,31 @@ class LesionInfo(TypedDict):
     removable: list[str]
     useful_layers: int | None
     total_layers: int | None
+    # per block, None where undefined or where an older study recorded none
+    loss_rise: list[float | None]
+    influence: list[float | None]
+    ratio: list[float | None]
+    cka: list[float | None]
+
+
+class DeletionSeries(TypedDict):
+    trial: int
+    label: str
+    plain: bool
+    k: list[int]
+    mean: list[float]
+    draws: list[list[float]]
+
+
+class LesionCurveInfo(TypedDict):
+    trial: int
+    label: str
+    removed: list[int]  # 0 (the full network) to every removable block
+    blocks: list[str]   # the block removed at each step after the first
+    selection: list[float]
+    held_out: list[float]  # empty for a study recorded before the halves were
+    useful_removed: int
+    deletions: list[DeletionSeries]
 
 
 class DepthSweepSeries(TypedDict):
@@ -189,10 +214,55 @@ def lesion_info(study: optuna.Study) -> LesionInfo | None:
     front = [t.number for t in pareto_front(study)]
     trial = max(analysed, key=lambda t: (t.number in front[:1], t.values[0], -t.number))
     attrs = trial.user_attrs
+    blocks = list(attrs["block_names"])
+    ratios = dict(attrs.get("branch_ratio") or [])
+
+    def per_block(key: str) -> list[float | None]:
+        return list(attrs.get(key) or [None] * len(blocks))
+
     return {"trial": trial.number, "label": _label(trial), "accuracy": trial.values[0],
-            "blocks": list(attrs["block_names"]), "importance": list(attrs["block_importance"]),
+            "blocks": blocks, "importance": list(attrs["block_importance"]),
             "essential": list(attrs["essential"]), "removable": list(attrs["removable"]),
-            "useful_layers": attrs.get("useful_layers"), "total_layers": attrs.get("total_layers")}
+            "useful_layers": attrs.get("useful_layers"), "total_layers": attrs.get("total_layers"),
+            "loss_rise": per_block("block_loss_increase"),
+            "influence": per_block("block_influence"),
+            "ratio": [ratios.get(name) for name in blocks], "cka": per_block("block_cka")}
+
+
+def _deletions(trial: FrozenTrial) -> DeletionSeries:
+    pairs = trial.user_attrs["random_deletions"]
+    return {"trial": trial.number, "label": _label(trial),
+            "plain": _block_shortcut(trial)[1] == "none", "k": [k for k, _ in pairs],
+            "mean": [sum(draws) / len(draws) for _, draws in pairs],
+            "draws": [list(draws) for _, draws in pairs]}
+
+
+def lesion_curve_info(study: optuna.Study) -> LesionCurveInfo | None:
+    """The whole lesion curve of the trial the lesion profile shows (on both halves of the
+    validation images), and Veit et al.'s random deletions of the best residual and the
+    best plain network that recorded them. None when no trial recorded a curve."""
+    profiled = lesion_info(study)
+    if profiled is None:
+        return None
+    trial = next(t for t in _complete(study) if t.number == profiled["trial"])
+    attrs = trial.user_attrs
+    curve = attrs.get("lesion_curve")
+    if not curve:
+        return None
+    full = attrs.get("selection_accuracy", trial.values[0])
+    held_out = attrs.get("held_out_curve")
+    with_deletions = [t for t in _complete(study) if t.user_attrs.get("random_deletions")]
+    deletions = []
+    for plain in (False, True):
+        kind = [t for t in with_deletions if (_block_shortcut(t)[1] == "none") == plain]
+        if kind:
+            deletions.append(_deletions(max(kind, key=lambda t: (t.number == trial.number,
+                                                                  t.values[0], -t.number))))
+    return {"trial": trial.number, "label": _label(trial),
+            "removed": list(range(len(curve) + 1)), "blocks": [name for name, _ in curve],
+            "selection": [full, *(acc for _, acc in curve)],
+            "held_out": [attrs["held_out_accuracy"], *held_out] if held_out else [],
+            "useful_removed": len(attrs["removable"]), "deletions": deletions}
 
 
 def depth_sweep_info(study: optuna.Study) -> dict[str, DepthSweepSeries]:

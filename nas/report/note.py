@@ -29,17 +29,27 @@ def depth_note(number: int, attrs: dict[str, Any]) -> str:
         f"{attrs['useful_layers']} of {attrs['total_layers']} layers useful"
         f"{_interval(attrs.get('useful_layers_interval'))} "
         f"({attrs['useful_blocks']} of {attrs['total_blocks']} blocks).",
-        "",
-        "| block | importance (pp) | loss rise | gate / alpha | kept |",
-        "|---|---|---|---|---|",
     ]
-    # Studies recorded before the loss rise was measured have none: shown empty there.
-    rises = attrs.get("block_loss_increase") or [None] * len(attrs["block_names"])
-    for name, importance, rise, essential in zip(attrs["block_names"], attrs["block_importance"],
-                                                 rises, attrs["essential"], strict=True):
+    if "held_out_accuracy" in attrs:
+        cost = 100 * (attrs["held_out_accuracy"] - attrs["accuracy_without_removable"])
+        lines.append(f"Chosen on {attrs['selection_images']} validation images; removing the "
+                     f"{len(removable)} removable blocks costs {cost:.2f} pp on the other "
+                     f"{attrs['held_out_images']}.")
+    lines += ["", "| block | importance (pp) | loss rise | gate / alpha | influence "
+                  "| CKA next | kept |", "|---|---|---|---|---|---|---|"]
+    # Studies recorded before a measure was taken have none: shown empty there.
+    blank = [None] * len(attrs["block_names"])
+    columns = zip(attrs["block_names"], attrs["block_importance"],
+                  attrs.get("block_loss_increase") or blank, attrs.get("block_influence") or blank,
+                  attrs.get("block_cka") or blank, attrs["essential"], strict=True)
+    for name, importance, rise, influence, cka, essential in columns:
         extra = gates.get(name, alphas.get(name))
-        shown = f"{extra:.3f}" if extra is not None else ""
-        loss = f"{rise:+.4f}" if rise is not None else ""
         kept = "essential" if essential else ("removable" if name in removable else "kept")
-        lines.append(f"| {name} | {importance * 100:.2f} | {loss} | {shown} | {kept} |")
+        lines.append(f"| {name} | {importance * 100:.2f} | {_shown(rise, '+.4f')} | "
+                     f"{_shown(extra, '.3f')} | {_shown(influence, '.3f')} | "
+                     f"{_shown(cka, '.3f')} | {kept} |")
     return "\n".join(lines) + "\n"
+
+
+def _shown(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)

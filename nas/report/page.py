@@ -22,6 +22,7 @@ from nas.report.info import (
     depth_sweep_info,
     history_info,
     intermediate_info,
+    lesion_curve_info,
     lesion_info,
     params_info,
 )
@@ -32,6 +33,7 @@ from nas.report.plots import (
     plot_history,
     plot_intermediate,
     plot_lesion,
+    plot_lesion_curve,
     plot_params,
 )
 from nas.study.config import mask
@@ -71,8 +73,18 @@ SECTIONS = (
     Section("params", "Accuracy against size. The Pareto front joins the trials that no "
             "smaller network beats.", params_info, plot_params, "no complete trial yet"),
     Section("lesion", "How much accuracy the best network loses when each block alone is "
-            "lesioned (its branch zeroed, so it passes its input on).", lesion_info,
-            plot_lesion, "no analysed trial"),
+            "lesioned (its branch zeroed, so it passes its input on), on the selection half "
+            "of the validation images. Under it, measures from one forward pass: how far "
+            "the block turns its input (1 - cos), how big its branch is against its "
+            "shortcut, and how alike its output and the next block's are (linear CKA).",
+            lesion_info, plot_lesion, "no analysed trial"),
+    Section("lesion-curve", "Accuracy as the same network's blocks are removed one by one, "
+            "least loss rise first, until every removable block is gone: chosen on the "
+            "selection half (dotted), measured on the held-out half (solid); the useful "
+            "depth is where the selection curve leaves the tolerance. Beside it Veit et al.'s "
+            "experiment: k blocks lesioned at random (dots: draws, line: their mean), for "
+            "the best residual and the best plain network.", lesion_curve_info,
+            plot_lesion_curve, "no lesion curve recorded"),
     Section("depth-sweep", "The best accuracy at each depth, one line per shortcut style: "
             "plain networks (none) that get worse as they get deeper show the degradation "
             "problem residual connections solve.", depth_sweep_info, plot_depth_sweep,

@@ -15,6 +15,7 @@ from nas.report.info import (
     DepthSweepSeries,
     HistoryInfo,
     IntermediateSeries,
+    LesionCurveInfo,
     LesionInfo,
     ParamsInfo,
 )
@@ -132,20 +133,78 @@ def plot_params(info: ParamsInfo) -> Any:
 
 
 def plot_lesion(info: LesionInfo) -> Any:
+    """Lesion importance per block, and under it the one-pass measures on the same blocks:
+    where they agree with the lesion and where they do not."""
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
-    figure = _figure(f"Lesion profile of trial {info['trial']} ({info['label']}, "
-                     f"{info['useful_layers']} of {info['total_layers']} layers useful)",
-                     "block", "accuracy lost when lesioned alone (pp)", percent_y=False)
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                           row_heights=[0.55, 0.45])
+    figure.update_layout(
+        title=f"Lesion profile of trial {info['trial']} ({info['label']}, "
+              f"{info['useful_layers']} of {info['total_layers']} layers useful)",
+        template="plotly_white", margin={"t": 90, "r": 30}, height=560,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.15})
     removable = set(info["removable"])
     colors = ["#7f7f7f" if essential else "#d62728" if name in removable else "#1f77b4"
               for name, essential in zip(info["blocks"], info["essential"], strict=True)]
     figure.add_trace(go.Bar(
         x=info["blocks"], y=[v * 100 for v in info["importance"]], marker={"color": colors},
-        name="importance",
-        hovertemplate="%{x}: %{y:.2f} pp<extra></extra>"))
+        name="accuracy lost (pp)", customdata=info["loss_rise"],
+        hovertemplate="%{x}: %{y:.2f} pp, loss rise %{customdata:.4f}<extra></extra>"),
+        row=1, col=1)
+    measures = (("influence", "influence 1 - cos(in, out)", "#2ca02c"),
+                ("ratio", "‖R(x)‖ / ‖S(x)‖", "#ff7f0e"),
+                ("cka", "CKA with the next block", "#9467bd"))
+    for key, name, color in measures:
+        if any(v is not None for v in info[key]):
+            figure.add_trace(go.Scatter(
+                x=info["blocks"], y=info[key], mode="lines+markers", name=name,
+                line={"color": color}, connectgaps=False,
+                hovertemplate=f"%{{x}}: {name} %{{y:.3f}}<extra></extra>"), row=2, col=1)
+    figure.update_yaxes(title_text="accuracy lost alone (pp)", row=1, col=1)
+    figure.update_yaxes(title_text="one-pass measures", row=2, col=1)
     figure.add_annotation(text="blue: kept · red: removable · gray: essential (changes shape)",
-                          xref="paper", yref="paper", x=0, y=1.08, showarrow=False)
+                          xref="paper", yref="paper", x=0, y=1.07, showarrow=False)
+    return figure
+
+
+def plot_lesion_curve(info: LesionCurveInfo) -> Any:
+    """Accuracy as blocks go, greedily (least loss first) and at random (Veit et al.)."""
+    import plotly.graph_objects as go
+
+    figure = _figure(f"Lesion curve of trial {info['trial']} ({info['label']}) and random "
+                     "deletions", "blocks lesioned", "val accuracy")
+    steps = ["(none)", *info["blocks"]]
+    if info["held_out"]:
+        figure.add_trace(go.Scatter(
+            x=info["removed"], y=info["held_out"], mode="lines+markers",
+            name="greedy order, held-out half", line={"color": "#1f77b4"}, text=steps,
+            hovertemplate="%{x} removed (last: %{text}): %{y:.2%} held-out<extra></extra>"))
+    figure.add_trace(go.Scatter(
+        x=info["removed"], y=info["selection"], mode="lines", text=steps,
+        # a study recorded before the halves chose and measured on the same images
+        name=("greedy order, selection half (chooses)" if info["held_out"]
+              else "greedy order (chosen and measured on the same images)"),
+        line={"color": "#1f77b4", "dash": "dot" if info["held_out"] else "solid"},
+        hovertemplate="%{x} removed (last: %{text}): %{y:.2%} selection<extra></extra>"))
+    for series, color in zip(info["deletions"], ("#d62728", "#7f7f7f", "#2ca02c"),
+                             strict=False):
+        kind = "plain" if series["plain"] else "residual"
+        name = f"random deletions, {kind} (trial {series['trial']}, {series['label']})"
+        figure.add_trace(go.Scatter(
+            x=series["k"], y=series["mean"], mode="lines+markers", name=name,
+            line={"color": color},
+            hovertemplate=f"{kind}: %{{x}} random blocks lesioned, mean %{{y:.2%}}"
+                          "<extra></extra>"))
+        figure.add_trace(go.Scatter(
+            x=[k for k, draws in zip(series["k"], series["draws"], strict=True) for _ in draws],
+            y=[v for draws in series["draws"] for v in draws], mode="markers",
+            marker={"color": color, "size": 5, "opacity": 0.45}, showlegend=False,
+            hovertemplate=f"{kind}: one draw of %{{x}} blocks: %{{y:.2%}}<extra></extra>"))
+    figure.add_vline(x=info["useful_removed"], line={"dash": "dash", "color": "gray"},
+                     annotation_text=f"useful depth: {info['useful_removed']} removable",
+                     annotation_position="top right")
     return figure
 
 

@@ -278,7 +278,8 @@ def _has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def test_complete_trials_carry_useful_depth_a_note_and_the_study_a_figure(states_run) -> None:
+def test_complete_trials_carry_useful_depth_a_note_and_the_study_a_figure(states_run,
+                                                                         digits) -> None:
     from optuna_dashboard._note import get_note_from_system_attrs
 
     storage = optuna.storages.RDBStorage(states_run["storage"])
@@ -286,6 +287,7 @@ def test_complete_trials_carry_useful_depth_a_note_and_the_study_a_figure(states
     complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
     assert complete
     system = storage.get_study_system_attrs(study._study_id)
+    len_val = len(digits.val_y)  # the split has the same size for every seed
     for t in complete:
         attrs = t.user_attrs
         for key in ("useful_blocks", "total_blocks", "useful_layers", "total_layers",
@@ -300,9 +302,13 @@ def test_complete_trials_carry_useful_depth_a_note_and_the_study_a_figure(states
         # the whole curve: every block that can go (the plain net's shape changers cannot)
         removable = sum(not essential for essential in attrs["essential"])
         assert len(attrs["lesion_curve"]) == len(attrs["loss_curve"]) == removable >= 1
+        assert len(attrs["held_out_curve"]) == removable
+        assert attrs["selection_images"] + attrs["held_out_images"] == len_val
+        assert len(attrs["block_influence"]) == len(attrs["block_cka"]) == 3
         note = get_note_from_system_attrs(system, t._trial_id)["body"]
         assert f"Trial {t.number}: useful depth" in note and "stages.0.0" in note
         assert f"(90% interval {low}-{high})" in note and "loss rise" in note
+        assert f"on the other {t.user_attrs['held_out_images']}." in note and "CKA next" in note
     assert any(key.startswith("dashboard:plot_data:resnas-useful-depth") for key in system)
     # pruned and failed trials were never analysed
     assert all("useful_layers" not in t.user_attrs for t in study.get_trials()

@@ -17,6 +17,7 @@ from nas.report.info import (
     block_shortcut_info,
     depth_sweep_info,
     intermediate_info,
+    lesion_curve_info,
     lesion_info,
     params_info,
 )
@@ -156,6 +157,28 @@ def test_lesion_profile_is_the_best_trials(sweep) -> None:
     assert info["trial"] == best.number
     assert info["blocks"] == best.user_attrs["block_names"]
     assert len(info["importance"]) == best.user_attrs["total_blocks"]
+    for key in ("loss_rise", "influence", "ratio", "cka"):
+        assert len(info[key]) == len(info["blocks"]), key
+    assert info["cka"][-1] is None  # the last block of the last stage has no next block
+
+
+def test_lesion_curve_and_random_deletions_of_residual_and_plain(sweep) -> None:
+    info = lesion_curve_info(sweep["study"])
+    attrs = sweep["study"].best_trial.user_attrs
+    assert info["trial"] == sweep["study"].best_trial.number
+    steps = len(attrs["lesion_curve"])
+    assert info["removed"] == list(range(steps + 1))
+    assert info["selection"][0] == attrs["selection_accuracy"]
+    assert info["held_out"] == [attrs["held_out_accuracy"], *attrs["held_out_curve"]]
+    assert info["useful_removed"] == len(attrs["removable"])
+    # The sweep has residual and plain networks: one deletion series of each.
+    assert [s["plain"] for s in info["deletions"]] == [False, True]
+    for series in info["deletions"]:
+        trial = next(t for t in sweep["study"].trials if t.number == series["trial"])
+        assert (trial.user_attrs["candidate"]["shortcut"] == "none") == series["plain"]
+        assert series["k"] == [k for k, _ in trial.user_attrs["random_deletions"]]
+        assert all(min(d) <= m <= max(d) for m, d in zip(series["mean"], series["draws"],
+                                                         strict=True))
 
 
 def test_nas_report_command_writes_a_report(sweep, tmp_path) -> None:
@@ -164,7 +187,7 @@ def test_nas_report_command_writes_a_report(sweep, tmp_path) -> None:
                            sweep["storage"], "--out", str(out)],
                           cwd=ROOT, text=True, capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert out.is_file() and "7 figures" in proc.stdout
+    assert out.is_file() and "8 figures" in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "nas.cli", "report", "--storage",
                           sweep["storage"], "--study", "nope"],
                          cwd=ROOT, text=True, capture_output=True, timeout=120)
