@@ -23,10 +23,13 @@ def register(commands) -> None:
     analyze = commands.add_parser(
         "analyze", help="measure how many of a trained network's layers are useful",
         description="Lesion each residual block of a trained network (compute as if its "
-                    "branch were zero) on the validation split, then remove blocks one "
-                    "by one, smallest loss rise first; the useful depth is where accuracy "
-                    "first falls more than --tolerance below the full network, with a 90% "
-                    "bootstrap interval. Prints the per-block table and the useful depth.",
+                    "branch were zero) on half of the validation split, then remove blocks "
+                    "one by one, smallest loss rise first; the useful depth is where "
+                    "accuracy first falls more than --tolerance below the full network, "
+                    "with a 90% bootstrap interval. The other half, which took no part in "
+                    "choosing, reports what removing the blocks costs, and Veit et al.'s "
+                    "random deletions. Prints the per-block table (with block influence "
+                    "and CKA) and the useful depth.",
         epilog="example: nas train --config search_spaces/resnet20.yaml --save r20.pt && "
                "nas analyze r20.pt")
     add_checkpoint_arguments(analyze)

@@ -14,17 +14,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from nas.candidate import Candidate
 from nas.data import Splits
+from nas.depth.report import DepthReport
 from nas.models.resnet import ResNet
 from nas.training.loop import evaluate, train
-
-if TYPE_CHECKING:  # only read here, never built: whichever module defines it
-    from nas.depth.lesion import DepthReport
 
 
 @dataclass
@@ -121,7 +119,6 @@ def verify_depth(model: ResNet, splits: Splits, report: DepthReport, threads: in
         started = time.perf_counter()
         useful_model = train(candidate, splits, threads=threads, device=device).model
         seconds = time.perf_counter() - started
-        assert useful_model is not None
         useful = measure(useful_model, splits)
     else:  # nothing to remove: training the same network again would only repeat it
         useful_model, useful = model, dict(full)

@@ -163,7 +163,8 @@ def plot_lesion(info: LesionInfo) -> Any:
                 line={"color": color}, connectgaps=False,
                 hovertemplate=f"%{{x}}: {name} %{{y:.3f}}<extra></extra>"), row=2, col=1)
     figure.update_yaxes(title_text="accuracy lost alone (pp)", row=1, col=1)
-    figure.update_yaxes(title_text="one-pass measures", row=2, col=1)
+    # a log axis: influence is hundredths, the ratio tenths, CKA near 1
+    figure.update_yaxes(title_text="one-pass measures (log)", type="log", row=2, col=1)
     figure.add_annotation(text="blue: kept · red: removable · gray: essential (changes shape)",
                           xref="paper", yref="paper", x=0, y=1.07, showarrow=False)
     return figure
