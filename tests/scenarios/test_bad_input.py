@@ -315,12 +315,21 @@ CASES: dict[str, Case] = {
     "analyze-torch-file-not-ours": case("analyze", "other.pt",
                                         expect=("other.pt", "not a resnas checkpoint"),
                                         files={"other.pt": _torch_dict}),
+    "verify-depth-missing-checkpoint": case("verify-depth", "gone.pt",
+                                            expect=("gone.pt", "checkpoint not found")),
+    "verify-depth-evil-pickle": case("verify-depth", "evil.pt",
+                                     expect=("evil.pt", "not a resnas checkpoint"),
+                                     files={"evil.pt": _evil_pickle}),
+    "verify-depth-tolerance-negative": case("verify-depth", "model.pt", "--tolerance", "-0.1",
+                                            expect=("--tolerance", "'-0.1'"),
+                                            files={"model.pt": _checkpoint}),
     "analyze-checkpoint-for-other-data": case(
         "analyze", "model.pt", "--dataset", "synthetic",
         expect=("--dataset synthetic: 3 channels", "the checkpoint expects 1 channels"),
         files={"model.pt": _checkpoint}),
 }
-COMMANDS = {"search", "train", "report", "best", "studies", "dashboard", "analyze", "compress"}
+COMMANDS = {"search", "train", "report", "best", "studies", "dashboard", "analyze", "compress",
+            "verify-depth"}
 
 
 # --------------------------------------------------------------------------- fixtures
