@@ -148,12 +148,18 @@ def run_compress(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     model, splits, device, threads = _load_for_analysis(args)  # checks input before torch
+    from nas.cli.train import epoch_printer
     from nas.depth.lesion import analyze
     from nas.depth.verify import verify_depth
 
     report = analyze(model, splits.val_x, splits.val_y, tolerance=args.tolerance)
     print(report.summary(), file=sys.stderr, flush=True)
-    result = verify_depth(model, splits, report, threads=threads, device=device)
+    epochs = model.candidate.epochs
+    if report.removable or model.removed:
+        print(f"training the useful depth from scratch: {epochs} epochs, seed "
+              f"{model.candidate.seed}", file=sys.stderr, flush=True)
+    result = verify_depth(model, splits, report, threads=threads, device=device,
+                          progress=epoch_printer(epochs))
     if args.json:
         print(json.dumps({**result.to_dict(), "summary": report.summary()}))
         return 0

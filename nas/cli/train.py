@@ -18,6 +18,17 @@ from nas.cli.args import (
 from nas.names import DATASETS
 
 
+def epoch_printer(epochs: int):
+    """A training ``report`` callback that prints one line per epoch on stderr (never stops)."""
+    def progress(epoch: int, metrics: dict[str, float]) -> bool:
+        print(f"epoch {epoch:>3}/{epochs}  loss {metrics['train_loss']:.4f}  "
+              f"train {metrics['train_accuracy']:6.2%}  val {metrics['val_accuracy']:6.2%}  "
+              f"{metrics['images_per_second']:8.0f} img/s  {metrics['seconds']:5.1f}s",
+              file=sys.stderr, flush=True)
+        return False
+    return progress
+
+
 def register(commands) -> None:
     train = commands.add_parser(
         "train", help="train one candidate network and report its accuracy",
@@ -68,12 +79,7 @@ def run_train(args: argparse.Namespace) -> int:
     splits = data.load(candidate.dataset, data_dir=args.data_dir, download=args.download,
                        seed=candidate.seed, device=device, options=candidate.data)
 
-    def progress(epoch: int, metrics: dict[str, float]) -> bool:
-        print(f"epoch {epoch:>3}/{candidate.epochs}  loss {metrics['train_loss']:.4f}  "
-              f"train {metrics['train_accuracy']:6.2%}  val {metrics['val_accuracy']:6.2%}  "
-              f"{metrics['images_per_second']:8.0f} img/s  {metrics['seconds']:5.1f}s",
-              file=sys.stderr, flush=True)
-        return False
+    progress = epoch_printer(candidate.epochs)
 
     print(f"training {candidate.block}/{candidate.shortcut} "
           f"{'x'.join(map(str, candidate.stage_depths))} blocks, width {candidate.width} on "

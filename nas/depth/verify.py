@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,13 +102,16 @@ def measure(model: ResNet, splits: Splits) -> dict[str, Any]:
 
 
 def verify_depth(model: ResNet, splits: Splits, report: DepthReport, threads: int | None = None,
-                 device: str | torch.device | None = None) -> VerifyResult:
+                 device: str | torch.device | None = None,
+                 progress: Callable[[int, dict[str, float]], bool] | None = None
+                 ) -> VerifyResult:
     """Train ``model``'s candidate at the useful depth ``report`` measured, from scratch,
     and compare it with ``model`` (the full network) on ``splits``.
 
     ``splits`` must be the ones the checkpoint was trained on (same seed) so that the
     from-scratch network sees the same training images and is judged on the same
     validation images. Blocks an earlier ``nas compress`` removed count as removed.
+    ``progress`` is the training loop's per-epoch ``report`` callback.
     """
     full = measure(model, splits)
     removed = list(model.removed) + [n for n in report.removable if n not in model.removed]
@@ -117,7 +121,8 @@ def verify_depth(model: ResNet, splits: Splits, report: DepthReport, threads: in
     seconds = 0.0
     if trained:
         started = time.perf_counter()
-        useful_model = train(candidate, splits, threads=threads, device=device).model
+        useful_model = train(candidate, splits, report=progress, threads=threads,
+                             device=device).model
         seconds = time.perf_counter() - started
         useful = measure(useful_model, splits)
     else:  # nothing to remove: training the same network again would only repeat it

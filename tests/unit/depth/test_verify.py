@@ -92,6 +92,9 @@ def test_verify_depth_command(tmp_path, trained, digits, capsys) -> None:
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "20 layers, 9 blocks" in proc.stderr  # the analysis summary
+    # progress while the smaller network trains: one line per epoch
+    assert "training the useful depth from scratch: 4 epochs" in proc.stderr
+    assert all(f"epoch {e:>3}/4" in proc.stderr for e in range(1, 5)), proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert lines[1].startswith("full (checkpoint)") and " 3x3x3 " in lines[1]
     assert lines[2].startswith("useful depth (from scratch)")
