@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import time
@@ -22,6 +24,7 @@ from nas.files import shown_path
 from nas.names import (
     DEFAULT_RESULTS,
     DEFAULT_SPACE,
+    PROGRESS_CHOICES,
     PRUNERS,
     SAMPLERS,
     STUDY_NAME,
@@ -37,7 +40,9 @@ def register(commands) -> None:
                     "stops weak trials after any epoch. Every trial lands in an Optuna study "
                     "(COMPLETE, PRUNED or FAIL, with its per-epoch values) that 'nas dashboard' "
                     "opens. Running it again on the same study resumes until the study holds "
-                    "--trials finished trials. Progress goes to stderr, one line per trial.",
+                    "--trials finished trials. On a terminal a live table shows every running "
+                    "trial's epoch; elsewhere stderr gets a line per finished trial and, at "
+                    "most every 30 s, one saying what runs (--progress).",
         epilog="examples:\n  nas search\n"
                "  nas search --space search_spaces/resnet-digits.yaml --trials 40 "
                "--max-concurrent 2\n"
@@ -81,6 +86,13 @@ def register(commands) -> None:
     search.add_argument("--address", metavar="ADDR",
                         help="join this Ray cluster ('auto' or host:port; also RAY_ADDRESS); "
                              "default: start a private Ray on 127.0.0.1")
+    search.add_argument("--progress", choices=PROGRESS_CHOICES, default="auto",
+                        help="what shows while it runs: live (a table redrawn on the "
+                             "terminal), lines (a line per finished trial, and every 30 s what "
+                             "runs), json (one JSON object per event on stdout: search_started, "
+                             "trial_started, epoch, complete, pruned, failed, retried, message, "
+                             "search_finished; the summary then goes to stderr), quiet; "
+                             "default auto: live on a terminal, else lines", metavar="KIND")
     search.set_defaults(run=run_search)
 
 
@@ -158,10 +170,29 @@ def run_search(args: argparse.Namespace) -> int:
     # Started from a script, SIGINT may arrive ignored; Ctrl-C must still stop the search.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.perf_counter()
+    opts.progress = make_progress(args.progress)
     outcome = search(opts)
-    _print_search_summary(opts, outcome, time.perf_counter() - started, args)
-    _write_search_report(opts, outcome)
+    # With JSON on stdout, everything meant for a person goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if args.progress == "json" \
+            else contextlib.nullcontext():
+        _print_search_summary(opts, outcome, time.perf_counter() - started, args)
+        _write_search_report(opts, outcome)
     return 130 if outcome.interrupted else 0
+
+
+def make_progress(kind: str):
+    """The display a search gets: ``auto`` is live on a terminal that can redraw, else lines."""
+    from nas.search import progress
+
+    if kind == "auto":
+        terminal = sys.stderr.isatty() and os.environ.get("TERM", "") not in ("", "dumb")
+        kind = "live" if terminal else "lines"
+    if kind == "live":
+        from nas.search.live import LiveProgress
+
+        return LiveProgress(out=sys.stderr)
+    return {"lines": progress.LineProgress, "json": progress.JsonProgress,
+            "quiet": progress.QuietProgress}[kind]()
 
 
 def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespace) -> None:

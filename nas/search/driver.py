@@ -33,8 +33,8 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
     multi = len(space.objectives) > 1
     if (multi or space.sampler["name"] == "nsga2") and space.pruner["name"] != "none":
         why = "this search has two objectives" if multi else "nsga2 is a multi-objective sampler"
-        print(f"warning: {why} and Optuna cannot prune multi-objective trials; pruning is off "
-              "for this search", file=opts.out)
+        opts.progress.message(f"warning: {why} and Optuna cannot prune multi-objective "
+                              "trials; pruning is off for this search")
         pruner = optuna.pruners.NopPruner()
     directions = ["maximize"] + ["minimize"] * (len(space.objectives) - 1)
     try:
@@ -43,8 +43,8 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
     except ValueError as exc:  # e.g. an existing multi-objective study of that name
         raise NasError(f"study '{opts.study_name}' in {mask(opts.storage)}: {exc}") from None
     if study.user_attrs.get("space_text") not in (None, space.text):
-        print(f"note: study '{opts.study_name}' was started with a different space file; "
-              "new trials use this one", file=opts.out)
+        opts.progress.message(f"note: study '{opts.study_name}' was started with a different "
+                              "space file; new trials use this one")
     study.set_user_attr("space_text", space.text)
     study.set_user_attr("space_path", space.path)
     study.set_user_attr("dataset", space.dataset)
@@ -78,32 +78,34 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         study = open_study(opts, concurrent)
         recovered = recover_stale_trials(study)
         if recovered:
-            print(f"{recovered} trial(s) left running by a stopped search were marked FAIL; "
-                  "their candidates run again", file=opts.out)
+            opts.progress.message(f"{recovered} trial(s) left running by a stopped search were "
+                                  "marked FAIL; their candidates run again")
         finished = count_finished(study)
         budget = opts.trials - finished
         if space.sampler["name"] == "grid":
             budget = min(budget, grid_size(space) - finished)
         checkpoints, tune_dir = opts.results("checkpoints"), opts.results("tune")
         if budget <= 0:
-            print(f"study '{opts.study_name}' already holds {finished} finished "
-                  f"trials (asked for {opts.trials}); nothing to run", file=opts.out)
+            opts.progress.message(f"study '{opts.study_name}' already holds {finished} "
+                                  f"finished trials (asked for {opts.trials}); nothing to run")
             return SearchOutcome(study, 0, False, checkpoints, tune_dir)
 
         queued = enqueue_startup(study, space, budget)
         if queued:
-            print(f"start-up: the first {queued} trials are random candidates, cheapest first "
-                  "(sampler option shortest_first: false trains them as drawn)", file=opts.out)
+            opts.progress.message(f"start-up: the first {queued} trials are random candidates, "
+                                  "cheapest first (sampler option shortest_first: false trains "
+                                  "them as drawn)")
         threads = max(1, int(opts.cpus_per_trial))
         device = "cuda" if opts.gpus_per_trial > 0 else "cpu"
         searcher = StudySearcher(study, space, opts, budget, threads, device)
         per_trial = f"{opts.cpus_per_trial:g} CPU"
         if device == "cuda":
             per_trial += f" + {opts.gpus_per_trial:g} GPU"
-        print(f"searching {budget} trial(s) of '{opts.study_name}' ({space.dataset}, up to "
-              f"{space.epochs} epochs each, {concurrent} at a time, {per_trial} per trial; "
-              f"pruner {space.pruner['name']}, sampler {space.sampler['name']})",
-              file=opts.out, flush=True)
+        opts.progress.search_started(
+            opts.study_name, budget, space.epochs,
+            f"searching {budget} trial(s) of '{opts.study_name}' ({space.dataset}, up to "
+            f"{space.epochs} epochs each, {concurrent} at a time, {per_trial} per trial; "
+            f"pruner {space.pruner['name']}, sampler {space.sampler['name']})")
         resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
         tuner = tune.Tuner(
             tune.with_resources(run_trial, resources),
@@ -140,8 +142,10 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         if searcher.storage_error is not None:
             raise searcher.storage_error
         interrupted = interrupted or abandoned > 0
+        opts.progress.search_finished(budget - searcher.budget, interrupted)
         return SearchOutcome(study, budget - searcher.budget, interrupted, checkpoints, tune_dir)
     finally:
+        opts.progress.close()
         if started_ray:
             ray.shutdown()
 
@@ -151,13 +155,13 @@ def warn_about_local_paths(opts: SearchOptions) -> None:
     the job's temporary copy of --working-dir): say so before hours of trials land there."""
     results = str(opts.results_dir)
     if not is_url(results) and not Path(results).is_absolute():
-        print(f"warning: --results {results} is a relative folder; on a cluster pass one "
-              "every node reaches (an absolute shared path) or a URI such as s3://bucket/nas",
-              file=opts.out)
+        opts.progress.message(f"warning: --results {results} is a relative folder; on a "
+                              "cluster pass one every node reaches (an absolute shared path) "
+                              "or a URI such as s3://bucket/nas")
     if opts.storage.startswith("sqlite:///") and not opts.storage.startswith("sqlite:////"):
-        print(f"warning: --storage {opts.storage} is a relative SQLite file; under 'ray job "
-              "submit' it lands in the job's temporary folder: use an absolute path or "
-              "PostgreSQL", file=opts.out)
+        opts.progress.message(f"warning: --storage {opts.storage} is a relative SQLite file; "
+                              "under 'ray job submit' it lands in the job's temporary folder: "
+                              "use an absolute path or PostgreSQL")
 
 
 def _loopback_only() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 
 from nas.errors import NasError
+from nas.search.progress import LineProgress
 from nas.space import SearchSpace
 from nas.study.storage import is_url, open_storage
 
@@ -48,7 +49,13 @@ class SearchOptions:
     address: str | None = None
     max_failures: int = 2
     out: Any = field(default=sys.stderr, repr=False)
+    # What the search shows while it runs (nas.search.progress); None: lines on ``out``.
+    progress: Any = field(default=None, repr=False)
     _opened: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.progress is None:
+            self.progress = LineProgress(out=self.out)
 
     @property
     def ray_address(self) -> str | None:

@@ -31,6 +31,7 @@ from ray.tune.stopper import Stopper
 from nas.errors import one_line
 from nas.report import DEPTH_FIGURE_ID, depth_info, depth_note, plot_depth
 from nas.search.options import DEPTH_ATTRS, TRIAL_ATTRS, SearchOptions
+from nas.search.progress import QuietProgress
 from nas.space import SearchSpace
 from nas.study import _optuna
 from nas.study.config import StorageError, mask
@@ -109,7 +110,8 @@ class StudySearcher(Searcher):
         # study nor its live trials, whose sampler need not pickle (Optuna 5's GA samplers
         # hold a thread lock).
         state = self.__dict__.copy()
-        state["opts"] = replace(self.opts, storage=mask(self.opts.storage), _opened=None)
+        state["opts"] = replace(self.opts, storage=mask(self.opts.storage), _opened=None,
+                                progress=QuietProgress())  # a live view holds a thread
         state["study"], state["live"] = None, {}
         return state
 
@@ -128,6 +130,7 @@ class StudySearcher(Searcher):
         # CPU results depend on the thread count: kept so a retrain can match it.
         trial.set_user_attr("threads", self.threads)
         self.budget -= 1
+        self.opts.progress.trial_started(trial.number, candidate.to_dict())
         return {
             "candidate": candidate.to_dict(), "trial_number": trial.number,
             "threads": self.threads, "device": self.device,
@@ -144,8 +147,8 @@ class StudySearcher(Searcher):
             return False
         if "restarted" in result and trial_id not in self.restarted:
             self.restarted.add(trial_id)
-            print(f"trial {trial.number:>3} restarted from scratch: {result['restarted']}",
-                  file=self.opts.out, flush=True)
+            self.opts.progress.message(f"trial {trial.number:>3} restarted from scratch: "
+                                       f"{result['restarted']}")
         if "epoch" in result and "val_accuracy" in result:
             epoch, value = int(result["epoch"]), float(result["val_accuracy"])
             seen = self.history.setdefault(trial_id, {})
@@ -153,6 +156,7 @@ class StudySearcher(Searcher):
                 seen[epoch] = value
                 if self.single:
                     trial.report(value, epoch)
+                self.opts.progress.epoch(trial.number, epoch, value)
         if "error" in result:
             return True
         if "checkpoint" in result:  # the final report: training is over, nothing to prune
@@ -184,35 +188,35 @@ class StudySearcher(Searcher):
             # Not the candidate's fault: its worker died. Record why, run it again.
             trial.set_user_attr("error", self.errors.get(trial_id, "the worker died"))
             fail_and_retry(self.study, trial, PROCESS_LOST)
-            state = "lost its worker; will be retried"
+            state, kind = "lost its worker; will be retried", "retried"
             self.counts["stopped"] += 1
         elif "error" in result:
             reason = result["fail_reason"]
             trial.set_user_attr("fail_reason", reason)
             trial.set_user_attr("error", result["error"])
             self.study.tell(trial, state=TrialState.FAIL)
-            state = f"failed ({reason})"
+            state, kind = f"failed ({reason})", "failed"
             self.counts["failed"] += 1
         elif trial_id in self.pruned:
             self.study.tell(trial, state=TrialState.PRUNED)
-            state = f"pruned at epoch {epochs}"
+            state, kind = f"pruned at epoch {epochs}", "pruned"
             self.counts["pruned"] += 1
         elif epochs >= self.space.epochs and "val_accuracy" in result:
             self.record_depth(trial, result)
             self.study.tell(trial, [float(result[o]) for o in self.space.objectives])
             if "useful_layers" in result:  # it reads every trial: only when it changes
                 self.update_depth_figure()
-            state = "complete"
+            state, kind = "complete", "complete"
             if "useful_layers" in result:
                 state += (f" ({result['useful_layers']} of {result['total_layers']} layers "
                           "useful)")
             self.counts["complete"] += 1
         else:  # stopped by something other than the pruner: run it again later
             fail_and_retry(self.study, trial, DRIVER_STOPPED)
-            state = "stopped; will be retried"
+            state, kind = "stopped; will be retried", "retried"
             self.counts["stopped"] += 1
         del self.live[trial_id]
-        self.progress(trial.number, state, result)
+        self.progress(trial.number, state, kind, result)
 
     def record_depth(self, trial: optuna.Trial, result: dict) -> None:
         """Depth figures as user attributes, and the per-block table as a dashboard note."""
@@ -237,14 +241,15 @@ class StudySearcher(Searcher):
     def note_error(self, trial_id: str, message: str) -> None:
         self.errors[trial_id] = message
 
-    def progress(self, number: int, state: str, result: dict) -> None:
+    def progress(self, number: int, state: str, kind: str, result: dict) -> None:
+        """The trial's end, as a line (a log, and above the live table) and as an event."""
         value = result.get("val_accuracy")
         shown = f" val {value:.2%}" if isinstance(value, float) and math.isfinite(value) else ""
         best = _best_text(self.study)
         c = self.counts
-        print(f"trial {number:>3} {state}{shown} | running {len(self.live)}, complete "
-              f"{c['complete']}, pruned {c['pruned']}, failed {c['failed']}{best}",
-              file=self.opts.out, flush=True)
+        line = (f"trial {number:>3} {state}{shown} | running {len(self.live)}, complete "
+                f"{c['complete']}, pruned {c['pruned']}, failed {c['failed']}{best}")
+        self.opts.progress.trial_ended(number, kind, line, result, best)
 
     def abandon_running(self) -> int:
         """Trials still open when the search stops: FAIL them, queue their candidates."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,9 +62,10 @@ def sweep(tmp_path_factory):
     study = optuna.create_study(study_name="sweep", storage=storage, direction="maximize")
     for params in ENQUEUED:
         study.enqueue_trial(params)
+    # --progress json: the same real search also checks the events a script reads.
     proc = subprocess.run(
         [sys.executable, "-m", "nas.cli", "search", "--space", str(space), "--storage", storage,
-         "--results", str(work / "results"), "--max-concurrent", "2"],
+         "--results", str(work / "results"), "--max-concurrent", "2", "--progress", "json"],
         cwd=ROOT, text=True, capture_output=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     study = optuna.load_study(study_name="sweep", storage=storage)
@@ -83,7 +85,7 @@ def test_the_sweep_ran_as_designed(sweep) -> None:
 
 def test_search_writes_the_report_and_prints_its_path(sweep) -> None:
     assert sweep["report"].is_file()
-    assert f"report: {sweep['report']}" in sweep["proc"].stdout
+    assert f"report: {sweep['report']}" in sweep["proc"].stderr  # stdout holds the JSON
     page = sweep["report"].read_text()
     for section in SECTIONS:
         assert f'id="{section.id}"' in page, section.id
@@ -149,6 +151,30 @@ def test_pareto_front_is_exactly_the_undominated_trials(sweep) -> None:
 
     assert sorted(info["front"]) == sorted(n for n in points if not dominated(n))
     assert [points[n][0] for n in info["front"]] == sorted(points[n][0] for n in info["front"])
+
+
+def test_json_progress_is_one_event_per_line_matching_the_study(sweep) -> None:
+    events = [json.loads(line) for line in sweep["proc"].stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "search_finished" and "search_started" in kinds
+    assert {"trial_started", "epoch", "complete", "pruned"} <= set(kinds)
+    trials = _trials(sweep["study"])
+    for number, trial in trials.items():
+        epochs = {e["epoch"]: e["val_accuracy"] for e in events
+                  if e["event"] == "epoch" and e.get("trial") == number}
+        assert epochs == trial.intermediate_values, number
+        started = next(e for e in events if e["event"] == "trial_started" and e["trial"] == number)
+        assert started["candidate"] == trial.user_attrs["candidate"]
+        ended = next(e for e in events if e.get("trial") == number and e["event"] in
+                     ("complete", "pruned", "failed"))
+        assert ended["event"] == trial.state.name.lower()
+        order = [events.index(e) for e in events if e.get("trial") == number]
+        assert order[0] == events.index(started) and order[-1] == events.index(ended)
+        if ended["event"] == "complete":
+            assert ended["val_accuracy"] == trial.values[0]
+            assert ended["useful_layers"] == trial.user_attrs["useful_layers"]
+    finished = events[-1]
+    assert (finished["complete"], finished["pruned"]) == (4, 1) and finished["ran"] == 5
 
 
 def test_lesion_profile_is_the_best_trials(sweep) -> None:
