@@ -27,10 +27,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nas.search.driver import run_search  # noqa: E402
-from nas.search.options import SearchOptions  # noqa: E402
 from nas.space import parse_space  # noqa: E402
 from nas.training.device import available_cpus  # noqa: E402
+from nas.tuning.driver import run_search  # noqa: E402
+from nas.tuning.options import SearchOptions  # noqa: E402
 
 SPACE = """\
 name: pruning

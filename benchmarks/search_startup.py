@@ -52,8 +52,8 @@ def mark(name):
 import ray
 import nas.cli
 import nas.cli.search as cli_search
-import nas.search.driver as driver
-import nas.search.tune as tune_side
+import nas.tuning.driver as driver
+import nas.tuning.tune as tune_side
 start_ray = driver._start_ray
 def timed_start(opts):
     mark("imports and checks")

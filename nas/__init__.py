@@ -27,6 +27,7 @@ _API = {
     "analyze": "nas.depth",
     "compress": "nas.depth",
     "verify_depth": "nas.depth",
+    "search": "nas.api",
 }
 __all__ = ["__version__", *_API]
 

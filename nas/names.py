@@ -30,7 +30,7 @@ PRUNERS = ("none", "median", "percentile", "successive-halving", "hyperband", "t
 # A study's name: it names a folder under results/, so no '/', no '..', no leading '-'.
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 STUDY_NAME_ALLOWED = "letters, digits, '.', '_', '-'"
-# What `nas search --progress` can show (nas.search.progress, nas.search.live).
+# What `nas search --progress` can show (nas.tuning.progress, nas.tuning.live).
 PROGRESS_CHOICES = ("auto", "live", "lines", "json", "quiet")
 
 # --- defaults -------------------------------------------------------------------------------

@@ -109,8 +109,8 @@ def _check_local_resources(args: argparse.Namespace, space, cpus: float, gpus: f
     (Ray gets exactly these CPUs; its GPUs are the ones torch sees)."""
     import torch
 
-    from nas.search.options import check_resources
     from nas.training.device import available_cpus
+    from nas.tuning.options import check_resources
 
     check_resources(cpus, gpus, available_cpus(), torch.cuda.device_count(),
                     holder="this machine",
@@ -120,19 +120,25 @@ def _check_local_resources(args: argparse.Namespace, space, cpus: float, gpus: f
                                 f"{space.path}: trial_resources.gpu"))
 
 
-def run_search(args: argparse.Namespace) -> int:
+def prepare_search(args: argparse.Namespace, space=None):
+    """Every input checked, the data prepared, an existing storage opened: the
+    ``SearchOptions`` a search runs with (``nas search`` and ``nas.search()`` alike).
+
+    ``space``: a loaded ``SearchSpace`` instead of ``args.space``'s file.
+    """
     from nas.space import load_space
 
     # Every input is checked before Ray starts.
-    space = load_space(args.space or _default_space())
+    if space is None:
+        space = load_space(args.space or _default_space())
     check_data_args(args)
     space = space.with_overrides(dataset=args.dataset, epochs=args.epochs, seed=args.seed,
                                  sampler=args.sampler, pruner=args.pruner)
     if args.study is not None and not STUDY_NAME.fullmatch(args.study):
         raise NasError(f"--study {args.study}: not a usable study name; allowed: "
                        f"{STUDY_NAME_ALLOWED} (it names a folder under --results)")
-    from nas.search.options import SearchOptions
     from nas.study.storage import check_storage, is_url, storage_for_search
+    from nas.tuning.options import SearchOptions
 
     if not is_url(args.results):  # a URI (s3://, gs://, ...) is checked by Ray Tune itself
         check_writable(Path(args.results) / ".probe", flag="--results")
@@ -161,10 +167,14 @@ def run_search(args: argparse.Namespace) -> int:
         _check_local_resources(args, space, cpus, gpus)
     if storage_exists:
         opts.open_storage()  # a server or an existing file: a bad one fails before Ray starts
+    return opts
 
+
+def run_search(args: argparse.Namespace) -> int:
+    opts = prepare_search(args)
     import optuna
 
-    from nas.search.driver import run_search as search
+    from nas.tuning.driver import run_search as search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines say enough
     # Started from a script, SIGINT may arrive ignored; Ctrl-C must still stop the search.
@@ -182,13 +192,13 @@ def run_search(args: argparse.Namespace) -> int:
 
 def make_progress(kind: str):
     """The display a search gets: ``auto`` is live on a terminal that can redraw, else lines."""
-    from nas.search import progress
+    from nas.tuning import progress
 
     if kind == "auto":
         terminal = sys.stderr.isatty() and os.environ.get("TERM", "") not in ("", "dumb")
         kind = "live" if terminal else "lines"
     if kind == "live":
-        from nas.search.live import LiveProgress
+        from nas.tuning.live import LiveProgress
 
         return LiveProgress(out=sys.stderr)
     return {"lines": progress.LineProgress, "json": progress.JsonProgress,
@@ -244,7 +254,14 @@ def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespac
 
 
 def _write_search_report(opts, outcome) -> None:
-    """The report of what the study holds now; a failure here loses nothing already stored."""
+    """The report of what the study holds now, and a line saying where it is."""
+    line, failed = write_search_report(opts, outcome.study)
+    print(line, file=sys.stderr if failed else sys.stdout)
+
+
+def write_search_report(opts, study) -> tuple[str, bool]:
+    """Write ``results/<study>/report.html``; the line to show, and whether it failed (a
+    failure here loses nothing already stored)."""
     from nas.report import default_report_path, write_report
     from nas.study.config import is_url
 
@@ -252,11 +269,9 @@ def _write_search_report(opts, outcome) -> None:
     folder = DEFAULT_RESULTS if is_url(str(opts.results_dir)) else opts.results_dir
     path = default_report_path(folder, opts.study_name)
     try:
-        drawn = write_report(outcome.study, path, storage_url=opts.storage)
+        drawn = write_report(study, path, storage_url=opts.storage)
     except Exception as exc:  # the study is safe in its storage; 'nas report' can retry
-        print(f"warning: could not write the report ({type(exc).__name__}: "
-              f"{one_line(exc, 200)}); the "
-              f"study is intact, retry with: nas report --study {opts.study_name}",
-              file=sys.stderr)
-        return
-    print(f"report: {shown_path(path)} ({len(drawn)} figures; open it in a browser)")
+        return (f"warning: could not write the report ({type(exc).__name__}: "
+                f"{one_line(exc, 200)}); the study is intact, retry with: nas report --study "
+                f"{opts.study_name}"), True
+    return f"report: {shown_path(path)} ({len(drawn)} figures; open it in a browser)", False

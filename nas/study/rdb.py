@@ -71,10 +71,9 @@ def open_rdb(url: str, create: bool = True) -> optuna.storages.RDBStorage:
         # one before use rather than fail the next write.
         engine_kwargs["pool_pre_ping"] = True
     engine_url = _with_installed_driver(url) if parts.scheme == "postgresql" else url
-    # nas.search records the heartbeats itself (it asks and tells; Optuna warns that its own
-    # heartbeat thread runs only in Study.optimize).
-    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used",
-                            category=UserWarning)
+    # nas.tuning records the heartbeats itself and never calls Study.ask (whose warning that
+    # Optuna's own heartbeat thread runs only in Study.optimize would then show): no
+    # process-wide filter for it, so a caller's own Optuna code still sees its warnings.
     for attempt in range(1, OPEN_ATTEMPTS + 1):
         started = time.monotonic()
         try:

@@ -381,9 +381,9 @@ def test_results_may_be_a_storage_uri(tmp_path) -> None:
 def test_cluster_searches_warn_about_paths_of_one_node(tmp_path) -> None:
     import io
 
-    from nas.search.driver import warn_about_local_paths
-    from nas.search.options import SearchOptions
     from nas.space import load_space
+    from nas.tuning.driver import warn_about_local_paths
+    from nas.tuning.options import SearchOptions
 
     space = load_space(ROOT / "search_spaces" / "resnet-digits.yaml")
     out = io.StringIO()

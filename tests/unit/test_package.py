@@ -56,9 +56,9 @@ def test_the_layout_keeps_its_layering_rules() -> None:
         assert lines <= 400, f"{path} has {lines} lines"
         if path.split("/")[0] in CORE:
             bad = {m for m in imports if m.split(".")[0] in ("optuna", "ray", "yaml", "plotly")
-                   or m.startswith(("nas.space", "nas.study", "nas.search", "nas.report"))}
+                   or m.startswith(("nas.space", "nas.study", "nas.tuning", "nas.report"))}
             assert not bad, f"core module {path} imports {bad}"
-        if not path.startswith("search/"):
+        if not path.startswith("tuning/"):
             assert not {m for m in imports if m.split(".")[0] == "ray"}, f"{path} imports Ray"
         for function in ast.walk(tree):
             if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 
-from nas.search.progress import JsonProgress, LineProgress, QuietProgress, short_candidate
+from nas.tuning.progress import JsonProgress, LineProgress, QuietProgress, short_candidate
 
 CANDIDATE = {"block": "preact", "shortcut": "rezero", "blocks_per_stage": [2, 3, 4], "width": 16}
 

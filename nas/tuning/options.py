@@ -15,9 +15,9 @@ from typing import Any
 import optuna
 
 from nas.errors import NasError
-from nas.search.progress import LineProgress
 from nas.space import SearchSpace
 from nas.study.storage import is_url, open_storage
+from nas.tuning.progress import LineProgress
 
 # Results every trial reports with its last epoch and that the study keeps.
 TRIAL_ATTRS = ("epochs", "layers", "blocks", "params", "seconds", "images_per_second", "node",
@@ -49,7 +49,7 @@ class SearchOptions:
     address: str | None = None
     max_failures: int = 2
     out: Any = field(default=sys.stderr, repr=False)
-    # What the search shows while it runs (nas.search.progress); None: lines on ``out``.
+    # What the search shows while it runs (nas.tuning.progress); None: lines on ``out``.
     progress: Any = field(default=None, repr=False)
     _opened: Any = field(default=None, repr=False, compare=False)
 

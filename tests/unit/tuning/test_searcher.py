@@ -14,11 +14,11 @@ from optuna.trial import TrialState
 from ray import cloudpickle
 from ray.tune.search import Searcher
 
-from nas.search.options import SearchOptions
-from nas.search.tune import StudySearcher
 from nas.space import parse_space
 from nas.study.config import StorageError
 from nas.study.storage import open_storage
+from nas.tuning.options import SearchOptions
+from nas.tuning.tune import StudySearcher
 
 SPACE = """\
 epochs: 2

@@ -1,7 +1,7 @@
 """``nas search``'s driver: start or join Ray, open the study, let Ray Tune run the trials.
 
-Ray Tune runs each candidate's training as a trial (:mod:`nas.search.trial`);
-an Optuna study samples, prunes and records them (:mod:`nas.search.tune`).
+Ray Tune runs each candidate's training as a trial (:mod:`nas.tuning.trial`);
+an Optuna study samples, prunes and records them (:mod:`nas.tuning.tune`).
 Ray is imported inside :func:`run_search`, after every input was checked and
 after a private Ray has been told to stay on 127.0.0.1.
 """
@@ -17,12 +17,12 @@ import optuna
 
 import nas
 from nas.errors import NasError, one_line
-from nas.search.options import SearchOptions, SearchOutcome, concurrency
 from nas.study.algorithms import grid_size, make_pruner, make_sampler
 from nas.study.config import is_url, mask
 from nas.study.queries import count_finished
 from nas.study.recovery import heartbeats, recover_stale_trials
 from nas.study.startup import enqueue_startup
+from nas.tuning.options import SearchOptions, SearchOutcome, concurrency
 
 
 def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
@@ -65,8 +65,8 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
-    from nas.search.trial import run_trial
-    from nas.search.tune import PrunerScheduler, StorageStopper, StudySearcher
+    from nas.tuning.trial import run_trial
+    from nas.tuning.tune import PrunerScheduler, StorageStopper, StudySearcher
 
     space = opts.space
     started_ray = _start_ray(opts)

@@ -30,13 +30,13 @@ from ray.tune.stopper import Stopper
 
 from nas.errors import one_line
 from nas.report import DEPTH_FIGURE_ID, depth_info, depth_note, plot_depth
-from nas.search.options import DEPTH_ATTRS, TRIAL_ATTRS, SearchOptions
-from nas.search.progress import QuietProgress
 from nas.space import SearchSpace
 from nas.study import _optuna
 from nas.study.config import StorageError, mask
 from nas.study.recovery import DRIVER_STOPPED, PROCESS_LOST, fail_and_retry, this_driver
 from nas.testing import faults
+from nas.tuning.options import DEPTH_ATTRS, TRIAL_ATTRS, SearchOptions
+from nas.tuning.progress import QuietProgress
 
 
 @contextlib.contextmanager

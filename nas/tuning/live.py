@@ -5,7 +5,7 @@ accuracy, its time), a header with the counts, the best so far, the elapsed time
 an estimate of what is left. Finished trials and messages print above the table, as
 the lines a log gets, so the terminal keeps the whole story once the table is gone.
 ``rich`` draws it because it already handles redrawing, resizing and terminals that
-cannot (it then prints nothing live; :class:`nas.search.progress.LineProgress` is
+cannot (it then prints nothing live; :class:`nas.tuning.progress.LineProgress` is
 chosen for those anyway).
 """
 
@@ -22,7 +22,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from nas.search.progress import Progress
+from nas.tuning.progress import Progress
 
 REFRESH_PER_SECOND = 2
 

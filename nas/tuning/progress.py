@@ -1,6 +1,6 @@
 """What a running search shows: a live table on a terminal, lines in a log, JSON for scripts.
 
-The searcher (:mod:`nas.search.tune`) sees every trial start, every epoch and every end
+The searcher (:mod:`nas.tuning.tune`) sees every trial start, every epoch and every end
 in the driver; it hands each to a :class:`Progress`, which only displays. Four kinds:
 
 - :class:`LiveProgress` on a terminal: a table redrawn in place (``rich``), one row

@@ -6,6 +6,6 @@ stopper Ray Tune calls), ``trial`` (what runs on a Ray worker). Ray is
 imported only inside this package, and only once a search really starts.
 """
 
-from nas.search.options import SearchOptions, SearchOutcome
+from nas.tuning.options import SearchOptions, SearchOutcome
 
 __all__ = ["SearchOptions", "SearchOutcome"]
