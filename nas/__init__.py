@@ -20,6 +20,7 @@ _API = {
     "load_space": "nas.space",
     "load_candidate": "nas.space",
     "build_model": "nas.models",
+    "load_data": "nas.data",
     "train": "nas.training",
     "evaluate": "nas.training",
     "save_checkpoint": "nas.training",

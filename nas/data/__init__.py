@@ -24,4 +24,7 @@ from nas.data.loader import load, prepare
 from nas.data.splits import Splits
 from nas.names import DATASETS
 
-__all__ = ["AUGMENT_MODES", "DATASETS", "DataError", "Splits", "augment_batch", "load", "prepare"]
+load_data = load  # the name ``import nas`` gives it: nas.load_data("digits")
+
+__all__ = ["AUGMENT_MODES", "DATASETS", "DataError", "Splits", "augment_batch", "load",
+           "load_data", "prepare"]

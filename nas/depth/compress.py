@@ -57,7 +57,19 @@ def measure(model: ResNet, splits: Splits) -> dict[str, Any]:
 def compress(model: ResNet, splits: Splits, report: DepthReport, epochs: int,
              threads: int | None = None, device: str | torch.device | None = None,
              ) -> CompressResult:
-    """A copy of ``model`` without ``report.removable``, fine-tuned for ``epochs`` epochs."""
+    """A copy of ``model`` without ``report.removable``, fine-tuned for ``epochs`` epochs.
+
+    Args:
+        model: the trained network; left as it is.
+        splits: the data it was trained on.
+        report: ``nas.analyze``'s report of ``model``.
+        epochs: fine-tuning epochs (cosine schedule from a tenth of the learning rate).
+        threads, device: as for ``nas.train``.
+
+    Returns:
+        A ``CompressResult``: the removed blocks, both networks' accuracy, size and
+        speed, and ``model``, the smaller network.
+    """
     full = measure(model, splits)
     smaller = copy.deepcopy(model).remove_blocks(report.removable)
     if epochs > 0:

@@ -150,6 +150,17 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
     and says what removing the removable blocks costs. ``seed`` also seeds the
     bootstrap and the random draws. Runs in eval mode; the model's training mode and
     all lesion switches are restored afterwards, also on errors.
+
+    Args:
+        model: a trained network (``TrainResult.model``, ``nas.load_checkpoint``).
+        inputs, targets: the validation images and labels it is judged on.
+        tolerance: how much accuracy removing blocks may cost (0.01: one point).
+        batch_size: images per forward pass.
+        seed: fixes the halves, the bootstrap and the random deletions.
+
+    Returns:
+        A :class:`DepthReport`: ``useful_layers`` and its ``useful_layers_interval``,
+        per-block measures, the lesion curve; ``table()``, ``curve()``, ``summary()``.
     """
     if not 0.0 <= tolerance <= 1.0:
         raise ValueError(f"tolerance must be in [0, 1], got {tolerance}")

@@ -112,6 +112,15 @@ def verify_depth(model: ResNet, splits: Splits, report: DepthReport, threads: in
     from-scratch network sees the same training images and is judged on the same
     validation images. Blocks an earlier ``nas compress`` removed count as removed.
     ``progress`` is the training loop's per-epoch ``report`` callback.
+
+    Args:
+        model: the trained full network; splits: the data it was trained on.
+        report: ``nas.analyze``'s report of ``model``.
+        threads, device: as for ``nas.train``.
+
+    Returns:
+        A ``VerifyResult``: both networks' stage depths, sizes, val and test accuracy,
+        the differences and ``within_tolerance``.
     """
     full = measure(model, splits)
     removed = list(model.removed) + [n for n in report.removable if n not in model.removed]

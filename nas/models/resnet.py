@@ -130,5 +130,13 @@ class ResNet(nn.Module):
 
 def build_model(candidate: Candidate, in_channels: int, num_classes: int,
                 image_size: int) -> ResNet:
-    """The network a candidate describes, for inputs of the given shape."""
+    """The network a candidate describes, for inputs of the given shape.
+
+    Args:
+        candidate: the architecture (stages, blocks, block type, shortcut, width).
+        in_channels, num_classes, image_size: the data's shape (``Splits`` has them).
+
+    Returns:
+        An untrained ``ResNet`` (``forward_features`` / ``forward_head`` as in timm).
+    """
     return ResNet(candidate, in_channels, num_classes, image_size)

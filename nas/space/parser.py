@@ -271,11 +271,32 @@ def _check_stage_lists(v: _Validator, params: dict[str, Param]) -> None:
 
 
 def load_space(path: str | Path) -> SearchSpace:
-    """Read and validate a space file."""
+    """Read and validate a space file.
+
+    Args:
+        path: a YAML space file (see the README's "Space and candidate files").
+
+    Returns:
+        The ``SearchSpace``: what ``nas.search`` searches.
+
+    Raises:
+        NasError: the file is missing, not YAML, or names a value it does not allow
+            (one line: where, what is wrong, what is allowed).
+    """
     data, text = read_yaml(path)
     return parse_space(data, str(path), text)
 
 
 def load_candidate(path: str | Path) -> Candidate:
-    """Read a candidate file: a space file whose ``space:`` values are all fixed."""
+    """Read a candidate file: a space file whose ``space:`` values are all fixed.
+
+    Args:
+        path: a candidate file, such as ``nas best --export`` writes.
+
+    Returns:
+        The ``Candidate``: one network and its training settings, for ``nas.train``.
+
+    Raises:
+        NasError: as :func:`load_space`, or a ``space:`` value that is still a range.
+    """
     return load_space(path).fixed_candidate()

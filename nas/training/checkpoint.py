@@ -30,7 +30,17 @@ DIGEST_FILE = "training-state.sha256"
 
 def save_checkpoint(path: str | Path, model: ResNet, splits: Splits,
                     extra: dict[str, Any] | None = None) -> Path:
-    """Write the candidate, the input shape and the weights, loadable weights-only."""
+    """Write the candidate, the input shape and the weights, loadable weights-only.
+
+    Args:
+        path: the file to write (its folder is created).
+        model: the trained network.
+        splits: the data it was trained on (its input shape is recorded).
+        extra: more JSON-ready metadata to keep beside it.
+
+    Returns:
+        The path written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -50,7 +60,19 @@ def save_checkpoint(path: str | Path, model: ResNet, splits: Splits,
 
 def load_checkpoint(path: str | Path,
                     device: str | torch.device = "cpu") -> tuple[ResNet, dict[str, Any]]:
-    """Rebuild a network from a checkpoint; returns it and the checkpoint's metadata."""
+    """Rebuild a network from a checkpoint.
+
+    Args:
+        path: a file ``nas train --save``, ``nas compress --save`` or a search trial wrote.
+        device: where the weights go.
+
+    Returns:
+        The network (eval mode) and the checkpoint's metadata (``input``: dataset,
+        channels, classes, image size; anything saved as ``extra``).
+
+    Raises:
+        NasError: not a file, or not a resnas checkpoint.
+    """
     path = Path(path)
     if not path.is_file():
         raise NasError(f"{path}: checkpoint not found")

@@ -76,7 +76,16 @@ def make_schedule(optimizer: torch.optim.Optimizer, c: Candidate,
 @torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
              batch_size: int = EVAL_BATCH) -> tuple[float, float]:
-    """Mean loss and accuracy in eval mode, in large batches."""
+    """Mean loss and accuracy in eval mode, in large batches.
+
+    Args:
+        model: the network.
+        x, y: images and their labels (e.g. ``splits.val_x``, ``splits.val_y``).
+        batch_size: images per forward pass.
+
+    Returns:
+        ``(mean cross-entropy, accuracy)``; the model's training mode is restored.
+    """
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
@@ -108,6 +117,21 @@ def train(candidate: Candidate, splits: Splits, report: Report | None = None,
     ``report`` sees the epoch, and ``resume`` takes such a state back: the run
     goes on from the epoch after it with the same weights, optimizer, schedule
     and batch order, as if it had never stopped (a trial lost with its node).
+
+    Args:
+        candidate: the network and its settings (``nas.load_candidate``).
+        splits: the data (``nas.load_data("digits", seed=candidate.seed)``).
+        report: called as ``report(epoch, metrics)`` after every epoch; true stops.
+        device: ``"cpu"``, ``"cuda"``, or None for the best there is.
+        threads: torch's CPU threads (default: ``$OMP_NUM_THREADS``, else every CPU).
+        model, resume, on_state: fine-tuning and resuming, as above.
+
+    Returns:
+        A ``TrainResult``: val and test accuracy, epochs, sizes, seconds, images/second,
+        the per-epoch history, and ``model``, the trained network.
+
+    Raises:
+        Diverged: the training loss stopped being finite.
     """
     started = time.perf_counter()
     device = resolve_device(device)

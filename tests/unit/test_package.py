@@ -32,6 +32,13 @@ def test_every_api_name_resolves_and_a_typo_is_an_attribute_error() -> None:
         assert getattr(nas, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'trian'"):
         nas.trian  # noqa: B018
+    # The functions a notebook user calls say what they take and give (Args/Returns).
+    import inspect
+
+    for name in ("search", "load_space", "load_candidate", "build_model", "train", "evaluate",
+                 "analyze", "compress", "verify_depth", "load_checkpoint", "save_checkpoint"):
+        doc = inspect.getdoc(getattr(nas, name)) or ""
+        assert "Args:" in doc and "Returns:" in doc, name
 
 
 def _modules() -> list[tuple[str, ast.Module]]:
