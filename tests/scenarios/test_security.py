@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -62,9 +63,17 @@ def test_the_dashboard_warns_before_binding_beyond_loopback(tmp_path) -> None:
         [sys.executable, "-m", "nas.cli", "dashboard", "--storage", storage, "--host", "0.0.0.0",
          "--port", str(port)], cwd=tmp_path, text=True, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, start_new_session=True)
+    err = ""
     try:
-        time.sleep(3)
-        assert server.poll() is None
+        # The warning comes before the server binds; on a loaded machine the import of
+        # optuna-dashboard alone may take seconds, so wait for it rather than a fixed time.
+        deadline = time.monotonic() + 60
+        while "exposes the study" not in err and time.monotonic() < deadline:
+            assert server.poll() is None, err
+            ready, _, _ = select.select([server.stderr], [], [], 1.0)
+            if ready:
+                err += os.read(server.stderr.fileno(), 4096).decode()
+        assert server.poll() is None, err  # it serves, after warning
     finally:
         os.killpg(server.pid, signal.SIGINT)
         try:
@@ -72,7 +81,7 @@ def test_the_dashboard_warns_before_binding_beyond_loopback(tmp_path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-    err = server.stderr.read()
+    err += server.stderr.read()
     assert "warning: binding to 0.0.0.0 exposes the study to the network" in err
 
 
