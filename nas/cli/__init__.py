@@ -18,12 +18,12 @@ import threading
 from collections.abc import Sequence
 
 from nas import __version__
-from nas.cli import depth, search, studies, train
+from nas.cli import depth, export, search, studies, train
 from nas.cli.args import USAGE_ERROR, OneLineParser
 from nas.errors import Diverged, NasError, escape_line_breaks, one_line
 
 # In the order `nas --help` lists them.
-COMMAND_GROUPS = (train, search, studies, depth)
+COMMAND_GROUPS = (train, search, studies, depth, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

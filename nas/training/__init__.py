@@ -1,4 +1,5 @@
-"""Training a candidate, where it runs, and the files it leaves behind.
+"""Training a candidate, where it runs, and the files it leaves behind (checkpoints, and
+exported programs that run without resnas).
 
 Torch only: the search, the command line and the benchmarks all train through here.
 """
@@ -16,6 +17,7 @@ from nas.training.checkpoint import (
     write_state,
 )
 from nas.training.device import autocast, available_cpus, resolve_device, synchronize
+from nas.training.export import Exported, export_model
 from nas.training.loop import (
     EVAL_BATCH,
     Report,
@@ -26,7 +28,7 @@ from nas.training.loop import (
     train,
 )
 
-__all__ = ["CHECKPOINT_FORMAT", "DIGEST_FILE", "EVAL_BATCH", "STATE_FILE", "Report",
-           "TrainResult", "autocast", "available_cpus", "evaluate", "load_checkpoint",
-           "load_failure", "make_optimizer", "make_schedule", "read_state", "resolve_device",
-           "save_checkpoint", "synchronize", "train", "write_state"]
+__all__ = ["CHECKPOINT_FORMAT", "DIGEST_FILE", "EVAL_BATCH", "STATE_FILE", "Exported",
+           "Report", "TrainResult", "autocast", "available_cpus", "evaluate", "export_model",
+           "load_checkpoint", "load_failure", "make_optimizer", "make_schedule", "read_state",
+           "resolve_device", "save_checkpoint", "synchronize", "train", "write_state"]
