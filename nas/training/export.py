@@ -60,13 +60,26 @@ class Exported:
 
 def export_model(model: nn.Module, path: str | Path, format: str,
                  example_input_shape: tuple[int, ...]) -> Exported:
-    """Write ``model`` (eval mode, CPU) to ``path`` as a ``pt2`` program or an ``onnx`` file.
+    """Write a network as a file that torch (``pt2``) or an ONNX runtime (``onnx``) runs.
 
-    ``example_input_shape`` is one input's full shape, batch first (``N, C, H, W``);
-    everything but the batch is fixed in the file. The batch is left free (traced with
-    at least two images) unless the network pins it; then the file takes exactly ``N``
-    images and :attr:`Exported.fixed_batch_reason` says why. The model itself is left
-    as it was: a copy is exported.
+    A copy of the model is exported, in eval mode and on the CPU; the model itself is
+    left as it was. The batch is left free (traced with at least two images) unless the
+    network pins it; then the file takes exactly ``N`` images and says why.
+
+    Args:
+        model: the network, e.g. from :func:`load_checkpoint`.
+        path: the file to write; a ``pt2`` program's name must end in ``.pt2``.
+        format: ``"pt2"`` (``torch.export``) or ``"onnx"`` (needs the ``onnx`` extra).
+        example_input_shape: one input's full shape, batch first (``N, C, H, W``);
+            everything but the batch is fixed in the file.
+
+    Returns:
+        What was written: path, size, input and output shapes (``"batch"`` where any
+        batch size runs), and :attr:`Exported.fixed_batch_reason` where it does not.
+
+    Raises:
+        NasError: an unknown format, a ``.pt2`` name missing, the ONNX packages missing,
+            or a path that cannot be written.
     """
     path = Path(path)
     if format not in FORMATS:
