@@ -25,6 +25,7 @@ _API = {
     "evaluate": "nas.training",
     "save_checkpoint": "nas.training",
     "load_checkpoint": "nas.training",
+    "export": "nas.training",
     "analyze": "nas.depth",
     "compress": "nas.depth",
     "verify_depth": "nas.depth",

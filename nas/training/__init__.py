@@ -28,7 +28,10 @@ from nas.training.loop import (
     train,
 )
 
+export = export_model  # the name ``import nas`` gives it: nas.export(model, "net.pt2", "pt2")
+
 __all__ = ["CHECKPOINT_FORMAT", "DIGEST_FILE", "EVAL_BATCH", "STATE_FILE", "Exported",
-           "Report", "TrainResult", "autocast", "available_cpus", "evaluate", "export_model",
+           "Report", "TrainResult", "autocast", "available_cpus", "evaluate", "export",
+           "export_model",
            "load_checkpoint", "load_failure", "make_optimizer", "make_schedule", "read_state",
            "resolve_device", "save_checkpoint", "synchronize", "train", "write_state"]

@@ -36,7 +36,8 @@ def test_every_api_name_resolves_and_a_typo_is_an_attribute_error() -> None:
     import inspect
 
     for name in ("search", "load_space", "load_candidate", "build_model", "train", "evaluate",
-                 "analyze", "compress", "verify_depth", "load_checkpoint", "save_checkpoint"):
+                 "analyze", "compress", "verify_depth", "load_checkpoint", "save_checkpoint",
+                 "export"):
         doc = inspect.getdoc(getattr(nas, name)) or ""
         assert "Args:" in doc and "Returns:" in doc, name
 
