@@ -70,3 +70,22 @@ def dashboard_trials(port: int, server: subprocess.Popen, study_name: str) -> li
     entry = next(s for s in studies if s["study_name"] == study_name)
     with urllib.request.urlopen(f"{base}/api/studies/{entry['study_id']}", timeout=5) as r:
         return json.load(r)["trials"]
+
+
+def tensorboard_scalars(events_file: Path) -> dict[str, dict[int, float]]:
+    """Every scalar of a TensorBoard event file: tag -> {step: value}. The file is a
+    sequence of records (8-byte length, 4-byte CRC, an Event protobuf, 4-byte CRC); read
+    here with tensorboardX's protobuf, not TensorBoard, which the tests do not install."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    data, pos, scalars = events_file.read_bytes(), 0, {}
+    while pos < len(data):
+        (length,) = struct.unpack("<Q", data[pos:pos + 8])
+        event = event_pb2.Event()
+        event.ParseFromString(data[pos + 12:pos + 12 + length])
+        pos += 12 + length + 4
+        for value in event.summary.value:
+            scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+    return scalars

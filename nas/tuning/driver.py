@@ -113,6 +113,8 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
                 search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
                 scheduler=PrunerScheduler(searcher),
                 num_samples=budget,
+                # TensorBoard lists trials by folder: name them by the study's trial number.
+                trial_dirname_creator=trial_folder,
                 # One worker process serves trial after trial: no new Python, torch
                 # import and data load per trial.
                 reuse_actors=True,
@@ -148,6 +150,13 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
         opts.progress.close()
         if started_ray:
             ray.shutdown()
+
+
+def trial_folder(trial) -> str:
+    """``trial-<study trial number>_<Tune's id>``: the folder of a trial's Ray Tune logs
+    (results, checkpoints, TensorBoard events), readable where Tune's own name would list
+    every parameter."""
+    return f"trial-{trial.config.get('trial_number', 'x')}_{trial.trial_id}"
 
 
 def warn_about_local_paths(opts: SearchOptions) -> None:

@@ -10,7 +10,7 @@ import sys
 
 import optuna
 import pytest
-from helpers import ROOT
+from helpers import ROOT, tensorboard_scalars
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -175,6 +175,18 @@ def test_json_progress_is_one_event_per_line_matching_the_study(sweep) -> None:
             assert ended["useful_layers"] == trial.user_attrs["useful_layers"]
     finished = events[-1]
     assert (finished["complete"], finished["pruned"]) == (4, 1) and finished["ran"] == 5
+
+
+def test_tensorboard_event_files_hold_each_trials_epochs(sweep) -> None:
+    """`tensorboard --logdir results/<study>/tune` (README): one folder per trial, named by
+    its study number, whose events hold the validation accuracy of every epoch."""
+    tune = sweep["work"] / "results" / "sweep" / "tune"
+    for number, trial in _trials(sweep["study"]).items():
+        folders = list(tune.glob(f"run-*/trial-{number}_*"))
+        assert len(folders) == 1, (number, sorted(p.name for p in tune.glob("run-*/*")))
+        (events,) = folders[0].glob("events.out.tfevents.*")
+        values = tensorboard_scalars(events)["ray/tune/val_accuracy"]
+        assert values == pytest.approx(trial.intermediate_values, abs=1e-6), number
 
 
 def test_lesion_profile_is_the_best_trials(sweep) -> None:
