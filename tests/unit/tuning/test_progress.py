@@ -1,5 +1,5 @@
 """The displays of a running search, fed events by hand (the real searches are in
-tests/scenarios/test_progress.py and the report's JSON test)."""
+tests/scenarios/test_live_table.py and the report's JSON test)."""
 
 from __future__ import annotations
 
