@@ -84,3 +84,9 @@ def test_optuna_privates_and_the_fault_variable_each_have_one_home() -> None:
             assert not touched and "optuna.storages._" not in text, path
         if path != "testing/faults.py":
             assert "RESNAS_INJECT_FAULTS" not in text, path
+
+
+def test_test_modules_have_unique_names() -> None:
+    """Test folders have no __init__.py: two modules of one name fail a full run's collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
