@@ -40,7 +40,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.depth.interval import first_crossing, split_halves, useful_interval
-from nas.depth.measures import CKA_IMAGES, block_influence, deletion_plan, linear_cka
+from nas.depth.measures import (
+    CKA_IMAGES,
+    block_influence,
+    centred_gram,
+    deletion_plan,
+    gram_cka,
+)
 from nas.depth.report import DepthReport
 from nas.models.resnet import ResNet
 from nas.training.device import autocast
@@ -351,14 +357,20 @@ def _representation(names: list[str], position: list[int], cache: list[list[torc
     """Block influence over every image and CKA with the next block of the same stage over
     the first ``CKA_IMAGES``, from the cached inputs (a block's output is the next stage
     module's input, or the features after the last)."""
-    def gathered(k: int) -> torch.Tensor:
-        parts, have = [], 0
-        for row in cache:
-            if have >= CKA_IMAGES:
-                break
-            parts.append(row[k][:CKA_IMAGES - have])
-            have += len(parts[-1])
-        return torch.cat(parts)
+    grams: dict[int, torch.Tensor] = {}
+
+    def gram(k: int) -> torch.Tensor:
+        """The centred Gram matrix of stage module ``k``'s input on the first images, made
+        once: a block's output is compared with the one before it and the one after."""
+        if k not in grams:
+            parts, have = [], 0
+            for row in cache:
+                if have >= CKA_IMAGES:
+                    break
+                parts.append(row[k][:CKA_IMAGES - have])
+                have += len(parts[-1])
+            grams[k] = centred_gram(torch.cat(parts))
+        return grams[k]
 
     influence: list[float | None] = []
     for p in position:
@@ -373,5 +385,5 @@ def _representation(names: list[str], position: list[int], cache: list[list[torc
         following = next((j for j in range(i + 1, len(names))
                           if _stage_of(names[j]) == _stage_of(names[i])), None)
         cka.append(None if following is None else
-                   linear_cka(gathered(p + 1), gathered(position[following] + 1)))
+                   gram_cka(gram(p + 1), gram(position[following] + 1)))
     return influence, cka

@@ -43,7 +43,8 @@ def block_influence(inputs: torch.Tensor, outputs: torch.Tensor) -> float | None
     return float((1.0 - cos).mean())
 
 
-def _centred_gram(features: torch.Tensor) -> torch.Tensor:
+def centred_gram(features: torch.Tensor) -> torch.Tensor:
+    """The image-by-image Gram matrix of centred features: what linear CKA compares."""
     flat = features.double().flatten(1)
     flat = flat - flat.mean(dim=0, keepdim=True)
     return flat @ flat.T
@@ -54,7 +55,12 @@ def linear_cka(first: torch.Tensor, second: torch.Tensor) -> float:
     invariant to rotation and isotropic scale of either. 0 where one is constant."""
     if len(first) != len(second):
         raise ValueError(f"CKA needs the same images: {len(first)} against {len(second)}")
-    k, m = _centred_gram(first), _centred_gram(second)
+    return gram_cka(centred_gram(first), centred_gram(second))
+
+
+def gram_cka(k: torch.Tensor, m: torch.Tensor) -> float:
+    """Linear CKA from two centred Gram matrices (a block's, computed once, serves both of
+    the comparisons it takes part in)."""
     denominator = float(torch.linalg.norm(k) * torch.linalg.norm(m))
     if denominator == 0.0:
         return 0.0
