@@ -47,7 +47,7 @@ except ImportError:
 else:
     sys.exit(f"resnas is importable here: {nas.__file__}")
 import torch
-batches = torch.load(sys.argv[2])
+batches = torch.load(sys.argv[2], weights_only=True)
 for exported in sys.argv[3:]:
     if exported.endswith(".pt2"):
         net = torch.export.load(exported).module()
@@ -125,7 +125,8 @@ def exports(checkpoints: dict[str, Path], digits, tmp_path_factory) -> Exports:
                            str(folder / "inputs.pt"), *map(str, files)], cwd=elsewhere,
                           env=env, text=True, capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    got = {(f.suffix[1:], f.stem): torch.load(f.with_name(f.name + ".out")) for f in files}
+    got = {(f.suffix[1:], f.stem): torch.load(f.with_name(f.name + ".out"), weights_only=True)
+           for f in files}
     return Exports(results, done, got, batches)
 
 
