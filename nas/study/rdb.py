@@ -51,12 +51,22 @@ _CREATION_RACE = re.compile(r"already exists|duplicate key|unique constraint|"
 _BACKGROUND = re.compile(r"\(Background on this error at: [^)]*\)|\[SQL: [^\]]*\]")
 
 
-def open_rdb(url: str, create: bool = True) -> optuna.storages.RDBStorage:
+def open_rdb(url: str, create: bool = True,
+             heartbeats: bool = False) -> optuna.storages.RDBStorage:
+    """The storage at an SQLAlchemy ``url``, with heartbeats where a search needs them.
+
+    ``heartbeats``: record a heartbeat for each running trial (RESNAS_HEARTBEAT_S), so that
+    another driver can tell a dead driver's trials. Only a search asks for them: with them
+    on, Optuna's own ``Study.ask`` warns and ``Study.optimize`` fails stale trials, which a
+    caller who opened the storage for their own Optuna code did not ask for.
+    """
     parts = urlsplit(url)
     dialect = parts.scheme.split("+")[0]
     if dialect not in KNOWN_DIALECTS:
         raise unknown_database(url, parts.scheme)
     interval = heartbeat_interval()
+    beats = {"heartbeat_interval": interval, "grace_period": GRACE_BEATS * interval} \
+        if heartbeats else {}
     server_wait()
     engine_kwargs: dict = {}
     if dialect == "sqlite":
@@ -79,9 +89,8 @@ def open_rdb(url: str, create: bool = True) -> optuna.storages.RDBStorage:
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                storage = RDBStorage(
-                    engine_url, engine_kwargs=engine_kwargs, heartbeat_interval=interval,
-                    grace_period=GRACE_BEATS * interval, shown=mask(url))
+                storage = RDBStorage(engine_url, engine_kwargs=engine_kwargs,
+                                     shown=mask(url), **beats)
         except ImportError as exc:
             module = _missing_module(exc)
             package = _PIP.get(module or "", module or "the driver of this URL")
@@ -168,7 +177,9 @@ class RDBStorage(optuna.storages.RDBStorage):
         self._after_engine()
 
     def _after_engine(self) -> None:
-        if self.engine.dialect.name == "sqlite":
+        # An in-memory database lives in its one connection and one process: nothing to
+        # serialize, and the engine must keep the connection that holds the tables.
+        if self.engine.dialect.name == "sqlite" and not _in_memory(self.engine.url):
             _serialize_transactions(self.engine, mask(self.url))
 
 
@@ -277,6 +288,14 @@ def _serialize_transactions(engine, url: str) -> None:
     event.listen(engine, "begin", on_begin)
     event.listen(engine, "handle_error", on_error)
     engine.dispose()  # connections made while the tables were created lack on_connect
+
+
+def _in_memory(url) -> bool:
+    """Whether an SQLAlchemy SQLite URL names an in-memory database."""
+    database = url.database or ""
+    return database in ("", ":memory:") or (
+        database.startswith("file:") and "mode=memory" in database) or \
+        url.query.get("mode") == "memory"
 
 
 def _with_installed_driver(url: str) -> str:

@@ -3,8 +3,8 @@
 Opening is validated up front so a typo in ``--storage`` is one line before
 any training starts, and passwords in URLs are masked wherever we print one.
 
-An RDB storage (SQLite, PostgreSQL, MySQL ...) records an Optuna heartbeat for
-every running trial, so that another driver can tell a dead driver's trials by
+An RDB storage (SQLite, PostgreSQL, MySQL ...) opened for a search records an Optuna
+heartbeat for every running trial, so that another driver can tell a dead driver's trials by
 their stale heartbeat (nas.study.recovery.recover_stale_trials). Several drivers
 may open one database at once, and a database server that goes away mid-search
 is waited for: both are :mod:`nas.study.rdb`'s job.
@@ -75,16 +75,20 @@ def check_storage(storage: str) -> bool:
     return False
 
 
-def open_storage(storage: str, create: bool = True) -> optuna.storages.BaseStorage:
+def open_storage(storage: str, create: bool = True,
+                 heartbeats: bool = False) -> optuna.storages.BaseStorage:
     """An Optuna storage for a URL (RDB) or a file path (journal).
 
     With ``create=False`` (commands that only read) a missing SQLite or journal
     file is an error rather than a new empty storage made from a typo.
+    ``heartbeats=True`` (a search) has an RDB storage record running trials'
+    heartbeats; off by default, so a storage opened for a caller's own Optuna code
+    behaves as Optuna's own.
     """
     if not storage or not storage.strip():
         raise _empty()
     if is_url(storage):
-        return open_rdb(storage, create)
+        return open_rdb(storage, create, heartbeats)
     path = Path(storage)
     if not create and not path.is_file():
         raise StorageError(f"--storage {storage}: no such journal file")

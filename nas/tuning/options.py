@@ -72,7 +72,7 @@ class SearchOptions:
         """The study's storage, opened once: the command line opens an existing one to check
         it before Ray starts, and the search then uses that same connection."""
         if self._opened is None:
-            self._opened = open_storage(self.storage)
+            self._opened = open_storage(self.storage, heartbeats=True)
         return self._opened
 
 

@@ -19,6 +19,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -370,7 +371,7 @@ def test_a_dead_drivers_trials_fail_by_heartbeat(postgres, tmp_path, monkeypatch
     """
     monkeypatch.setenv("RESNAS_HEARTBEAT_S", "1")  # grace: 3 s
     storage_url = postgres.create_database("beat")
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, heartbeats=True)
     study = optuna.create_study(study_name="pair", storage=storage, direction="maximize")
     lr = optuna.distributions.FloatDistribution(0.05, 0.2, log=True)
     dead = study.ask({"lr": lr})
@@ -508,13 +509,19 @@ def test_a_long_held_sqlite_lock_is_one_line(tmp_path, monkeypatch) -> None:
 # --- heartbeats and drivers ---------------------------------------------------------------
 
 
-def test_rdb_storages_record_heartbeats(tmp_path, monkeypatch) -> None:
+def test_rdb_storages_record_heartbeats_for_a_search_only(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("RESNAS_HEARTBEAT_S", raising=False)
-    storage = open_storage(f"sqlite:///{tmp_path / 'a.db'}")
+    storage = open_storage(f"sqlite:///{tmp_path / 'a.db'}", heartbeats=True)
     assert (storage.get_heartbeat_interval(), storage.grace_period) == (60, 180)
     monkeypatch.setenv("RESNAS_HEARTBEAT_S", "2")
-    storage = open_storage(f"sqlite:///{tmp_path / 'b.db'}")
+    storage = open_storage(f"sqlite:///{tmp_path / 'b.db'}", heartbeats=True)
     assert (storage.get_heartbeat_interval(), storage.grace_period) == (2, 6)
+    # opened for a caller's own Optuna code: no heartbeats, so no warning from Study.ask
+    plain = open_storage(f"sqlite:///{tmp_path / 'b.db'}")
+    assert plain.get_heartbeat_interval() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        optuna.create_study(storage=plain).ask()
     journal = open_storage(str(tmp_path / "journal.log"))
     assert not isinstance(journal, optuna.storages.RDBStorage)
 
