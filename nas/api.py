@@ -4,8 +4,9 @@ It checks its input exactly as the command line does (the same code,
 :func:`nas.cli.search.prepare_search`), runs the same driver, writes the same report,
 and returns the Optuna study. Unlike the command it never exits the interpreter (a
 mistake raises :class:`nas.NasError`), prints nothing unless ``progress`` asks, leaves
-the process's signal handlers and Optuna's log level as they were, and uses a Ray the
-caller already started (``ray.init()`` in the notebook) instead of starting its own.
+the process's signal handlers, warning filters, environment and log levels as they
+were, and uses a Ray the caller already started (``ray.init()`` in the notebook) instead
+of starting its own.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ def search(space: str | Path | SearchSpace, *, trials: int | None = None,
     Returns:
         The ``optuna.Study``, with every trial it holds: per-epoch values, the useful depth
         of each complete one as user attributes (see the README), the report written.
+        Its storage (an RDB one) records heartbeats for running trials, as the search
+        needs; for your own ask-and-tell on the same study, load it with
+        ``optuna.load_study(study_name=..., storage=URL)`` (no heartbeats, no warning).
 
     Raises:
         NasError: a bad argument, space file, storage or data folder (one line: what is

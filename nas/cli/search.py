@@ -84,8 +84,9 @@ def register(commands) -> None:
                              "last epoch's checkpoint (default: 2; failures inside training "
                              "are recorded, not retried)")
     search.add_argument("--address", metavar="ADDR",
-                        help="join this Ray cluster ('auto' or host:port; also RAY_ADDRESS); "
-                             "default: start a private Ray on 127.0.0.1")
+                        help="join this Ray cluster ('auto': the one 'ray start' runs on this "
+                             "machine; or host:port; also RAY_ADDRESS); default: start a "
+                             "private Ray on 127.0.0.1, whatever else runs here")
     search.add_argument("--progress", choices=PROGRESS_CHOICES, default="auto",
                         help="what shows while it runs: live (a table redrawn on the "
                              "terminal), lines (a line per finished trial, and every 30 s what "
@@ -158,6 +159,10 @@ def prepare_search(args: argparse.Namespace, space=None):
         cpus_per_trial=cpus, gpus_per_trial=gpus, max_concurrent=args.max_concurrent,
         address=args.address, max_failures=args.max_failures,
     )
+    from nas.tuning.cluster import callers_ray, check_address
+
+    if opts.ray_address and not callers_ray():
+        check_address(opts.ray_address)  # a cluster that answers, before anything is written
     if not opts.ray_address:
         from nas import data
 

@@ -1,4 +1,5 @@
-"""``nas search``'s driver: start or join Ray, open the study, let Ray Tune run the trials.
+"""``nas search``'s driver: open the study on Ray (:mod:`nas.tuning.cluster`), let Ray
+Tune run the trials.
 
 Ray Tune runs each candidate's training as a trial (:mod:`nas.tuning.trial`);
 an Optuna study samples, prunes and records them (:mod:`nas.tuning.tune`).
@@ -8,15 +9,13 @@ after a private Ray has been told to stay on 127.0.0.1.
 
 from __future__ import annotations
 
-import logging
-import os
 import time
 from pathlib import Path
 
 import optuna
 
 import nas
-from nas.errors import NasError, one_line
+from nas.errors import NasError
 from nas.study.algorithms import grid_size, make_pruner, make_sampler
 from nas.study.config import is_url, mask
 from nas.study.queries import count_finished
@@ -59,8 +58,17 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
 
 def run_search(opts: SearchOptions) -> SearchOutcome:
     """Run trials until the study holds ``opts.trials`` finished ones."""
-    if not opts.ray_address:
-        _loopback_only()
+    from nas.training.device import available_cpus
+    from nas.tuning.cluster import ray_session
+
+    try:
+        with ray_session(opts.ray_address, available_cpus(), opts.progress.message):
+            return _run_on_ray(opts)
+    finally:
+        opts.progress.close()
+
+
+def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
     import ray
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
@@ -69,87 +77,81 @@ def run_search(opts: SearchOptions) -> SearchOutcome:
     from nas.tuning.tune import PrunerScheduler, StorageStopper, StudySearcher
 
     space = opts.space
-    started_ray = _start_ray(opts)
     if opts.ray_address:
         warn_about_local_paths(opts)
-    try:
-        cluster = ray.cluster_resources()
-        concurrent = concurrency(opts, cluster)
-        study = open_study(opts, concurrent)
-        recovered = recover_stale_trials(study)
-        if recovered:
-            opts.progress.message(f"{recovered} trial(s) left running by a stopped search were "
-                                  "marked FAIL; their candidates run again")
-        finished = count_finished(study)
-        budget = opts.trials - finished
-        if space.sampler["name"] == "grid":
-            budget = min(budget, grid_size(space) - finished)
-        checkpoints, tune_dir = opts.results("checkpoints"), opts.results("tune")
-        if budget <= 0:
-            opts.progress.message(f"study '{opts.study_name}' already holds {finished} "
-                                  f"finished trials (asked for {opts.trials}); nothing to run")
-            return SearchOutcome(study, 0, False, checkpoints, tune_dir)
+    cluster = ray.cluster_resources()
+    concurrent = concurrency(opts, cluster)
+    study = open_study(opts, concurrent)
+    recovered = recover_stale_trials(study)
+    if recovered:
+        opts.progress.message(f"{recovered} trial(s) left running by a stopped search were "
+                              "marked FAIL; their candidates run again")
+    finished = count_finished(study)
+    budget = opts.trials - finished
+    if space.sampler["name"] == "grid":
+        budget = min(budget, grid_size(space) - finished)
+    checkpoints, tune_dir = opts.results("checkpoints"), opts.results("tune")
+    if budget <= 0:
+        opts.progress.message(f"study '{opts.study_name}' already holds {finished} "
+                              f"finished trials (asked for {opts.trials}); nothing to run")
+        return SearchOutcome(study, 0, False, checkpoints, tune_dir)
 
-        queued = enqueue_startup(study, space, budget)
-        if queued:
-            opts.progress.message(f"start-up: the first {queued} trials are random candidates, "
-                                  "cheapest first (sampler option shortest_first: false trains "
-                                  "them as drawn)")
-        threads = max(1, int(opts.cpus_per_trial))
-        device = "cuda" if opts.gpus_per_trial > 0 else "cpu"
-        searcher = StudySearcher(study, space, opts, budget, threads, device)
-        per_trial = f"{opts.cpus_per_trial:g} CPU"
-        if device == "cuda":
-            per_trial += f" + {opts.gpus_per_trial:g} GPU"
-        opts.progress.search_started(
-            opts.study_name, budget, space.epochs,
-            f"searching {budget} trial(s) of '{opts.study_name}' ({space.dataset}, up to "
-            f"{space.epochs} epochs each, {concurrent} at a time, {per_trial} per trial; "
-            f"pruner {space.pruner['name']}, sampler {space.sampler['name']})")
-        resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
-        tuner = tune.Tuner(
-            tune.with_resources(run_trial, resources),
-            tune_config=tune.TuneConfig(
-                search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
-                scheduler=PrunerScheduler(searcher),
-                num_samples=budget,
-                # TensorBoard lists trials by folder: name them by the study's trial number.
-                trial_dirname_creator=trial_folder,
-                # One worker process serves trial after trial: no new Python, torch
-                # import and data load per trial.
-                reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                name=time.strftime("run-%Y%m%d-%H%M%S"),
-                storage_path=tune_dir,
-                verbose=0,
-                log_to_file=True,
-                stop=StorageStopper(searcher),
-                # A trial whose worker or node dies restarts from its last epoch's state;
-                # failures inside training are reported as results, never retried.
-                failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            ),
-        )
-        interrupted = False
-        try:
-            with heartbeats(study, lambda: list(searcher.live.values())):
-                tuner.fit()
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            # With the storage gone, its running trials stay RUNNING there: the next
-            # search, finding this driver dead, fails them and runs their candidates again.
-            abandoned = 0 if searcher.storage_error else searcher.abandon_running()
-        if searcher.storage_error is not None:
-            raise searcher.storage_error
-        interrupted = interrupted or abandoned > 0
-        opts.progress.search_finished(budget - searcher.budget, interrupted)
-        return SearchOutcome(study, budget - searcher.budget, interrupted, checkpoints, tune_dir)
+    queued = enqueue_startup(study, space, budget)
+    if queued:
+        opts.progress.message(f"start-up: the first {queued} trials are random candidates, "
+                              "cheapest first (sampler option shortest_first: false trains "
+                              "them as drawn)")
+    threads = max(1, int(opts.cpus_per_trial))
+    device = "cuda" if opts.gpus_per_trial > 0 else "cpu"
+    searcher = StudySearcher(study, space, opts, budget, threads, device)
+    per_trial = f"{opts.cpus_per_trial:g} CPU"
+    if device == "cuda":
+        per_trial += f" + {opts.gpus_per_trial:g} GPU"
+    opts.progress.search_started(
+        opts.study_name, budget, space.epochs,
+        f"searching {budget} trial(s) of '{opts.study_name}' ({space.dataset}, up to "
+        f"{space.epochs} epochs each, {concurrent} at a time, {per_trial} per trial; "
+        f"pruner {space.pruner['name']}, sampler {space.sampler['name']})")
+    resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
+    tuner = tune.Tuner(
+        tune.with_resources(run_trial, resources),
+        tune_config=tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
+            scheduler=PrunerScheduler(searcher),
+            num_samples=budget,
+            # TensorBoard lists trials by folder: name them by the study's trial number.
+            trial_dirname_creator=trial_folder,
+            # One worker process serves trial after trial: no new Python, torch
+            # import and data load per trial.
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=time.strftime("run-%Y%m%d-%H%M%S"),
+            storage_path=tune_dir,
+            verbose=0,
+            log_to_file=True,
+            stop=StorageStopper(searcher),
+            # A trial whose worker or node dies restarts from its last epoch's state;
+            # failures inside training are reported as results, never retried.
+            failure_config=tune.FailureConfig(max_failures=opts.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
+    )
+    interrupted = False
+    try:
+        with heartbeats(study, lambda: list(searcher.live.values())):
+            tuner.fit()
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
-        opts.progress.close()
-        if started_ray:
-            ray.shutdown()
+        # With the storage gone, its running trials stay RUNNING there: the next
+        # search, finding this driver dead, fails them and runs their candidates again.
+        abandoned = 0 if searcher.storage_error else searcher.abandon_running()
+    if searcher.storage_error is not None:
+        raise searcher.storage_error
+    interrupted = interrupted or abandoned > 0
+    opts.progress.search_finished(budget - searcher.budget, interrupted)
+    return SearchOutcome(study, budget - searcher.budget, interrupted, checkpoints, tune_dir)
 
 
 def trial_folder(trial) -> str:
@@ -171,47 +173,3 @@ def warn_about_local_paths(opts: SearchOptions) -> None:
         opts.progress.message(f"warning: --storage {opts.storage} is a relative SQLite file; "
                               "under 'ray job submit' it lands in the job's temporary folder: "
                               "use an absolute path or PostgreSQL")
-
-
-def _loopback_only() -> None:
-    """Keep a private local Ray on 127.0.0.1.
-
-    On Linux, Ray resolves even ``_node_ip_address="127.0.0.1"`` to the machine's
-    network address and its daemons (GCS, raylet, agents, workers) then listen on
-    every interface. With its cluster mode off (the Windows/macOS default, set here
-    before Ray is imported, and inherited by its daemons) the node address stays
-    the loopback one, and so does every server. A user's own setting wins.
-    """
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
-
-def _start_ray(opts: SearchOptions) -> bool:
-    """Join a cluster (``--address``/RAY_ADDRESS) or start a private local Ray on 127.0.0.1.
-
-    Returns whether this call started Ray (and so must shut it down).
-    """
-    import ray
-
-    # Our progress lines replace Ray Tune's tables and log flood.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C reaches us directly
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
-    for name in ("ray", "ray.tune", "ray.train", "ray.air"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    if ray.is_initialized():  # a caller's own Ray session: use it, leave it running
-        return False
-    address = opts.ray_address
-    common = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
-    if address:
-        try:
-            ray.init(address=address, **common)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise NasError(f"--address {address}: cannot join the Ray cluster "
-                           f"({one_line(exc, 200)})") from None
-        return True
-    from nas.training.device import available_cpus
-
-    ray.init(num_cpus=available_cpus(), include_dashboard=False,
-             _node_ip_address="127.0.0.1", **common)
-    return True

@@ -175,6 +175,10 @@ CASES: dict[str, Case] = {
     "search-trials-with-newline": case(*SEARCH_DIGITS, "--trials", "3\n4",
                                        expect=("--trials", "'3\\n4'")),
     "search-epochs-fraction": case(*SEARCH_DIGITS, "--epochs", "0.5", expect=("--epochs", "'0.5'")),
+    # port 1 (tcpmux) listens nowhere: Ray itself would wait for a cluster there forever
+    "search-address-nobody-answers": case(*SEARCH_DIGITS, "--address", "127.0.0.1:1",
+                                          expect=("--address 127.0.0.1:1",
+                                                  "no Ray cluster answers")),
     "train-epochs-negative": case("train", "--config", CANDIDATE, "--epochs", "-1",
                                   expect=("--epochs", "'-1'", "an integer >= 1")),
     "compress-epochs-negative": case("compress", "model.pt", "--epochs", "-2",

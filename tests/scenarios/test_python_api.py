@@ -16,12 +16,19 @@ pytestmark = pytest.mark.slow
 
 # Before the example: the user's own Ray (on 127.0.0.1) and their process state.
 PRELUDE = """\
-import json, signal, warnings
+import json, logging, os, signal, warnings
 import optuna, ray
 ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
          log_to_driver=False)
 optuna.logging.set_verbosity(optuna.logging.INFO)
-before = {"sigint": repr(signal.getsignal(signal.SIGINT)), "optuna_filters": []}
+RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air")
+# Settings resnas might leave behind (libraries it imports set others of their own on import).
+def settings():
+    return {k: v for k, v in os.environ.items()
+            if k.startswith(("RAY_", "TUNE_", "RESNAS_", "OMP_", "MKL_"))}
+before = {"sigint": repr(signal.getsignal(signal.SIGINT)), "optuna_filters": [],
+          "environ": settings(),
+          "ray_levels": [logging.getLogger(name).level for name in RAY_LOGGERS]}
 """
 # After it: what the test reads back.
 EPILOGUE = """
@@ -31,7 +38,16 @@ import nas as nas_again
 after = {"sigint": repr(signal.getsignal(signal.SIGINT)),
          "optuna_filters": [str(f) for f in warnings.filters
                             if f[1] is not None and "heartbeat" in f[1].pattern.lower()
-                            or f[2] is optuna.exceptions.ExperimentalWarning]}
+                            or f[2] is optuna.exceptions.ExperimentalWarning],
+         "environ": settings(),
+         "ray_levels": [logging.getLogger(name).level for name in RAY_LOGGERS]}
+if before != after:
+    env_before, env_after = before["environ"], after["environ"]
+    print("CHANGED " + json.dumps({
+        **{k: (before[k], after[k]) for k in before
+           if before[k] != after[k] and k != "environ"},
+        "environ": {k: (env_before.get(k), env_after.get(k)) for k in {*env_before, *env_after}
+                    if env_before.get(k) != env_after.get(k)}}))
 print("RESULT " + json.dumps({
     "finished": len([t for t in study.trials if t.state.is_finished()]),
     "study": study.study_name, "ray_alive": ray.is_initialized(), "same": before == after,
@@ -62,7 +78,7 @@ def test_the_readme_python_example_returns_the_study(tmp_path) -> None:
     result = json.loads(next(line for line in proc.stdout.splitlines()
                              if line.startswith("RESULT "))[len("RESULT "):])
     assert result == {"finished": 2, "study": "from-python", "ray_alive": True, "same": True,
-                      "optuna_level": 20, "useful": True}, proc.stderr[-2000:]
+                      "optuna_level": 20, "useful": True}, proc.stdout + proc.stderr[-2000:]
     assert "best val " in proc.stdout and "layers useful" in proc.stdout
     # progress="lines": the trials' lines on stderr, and where the report went
     assert "trial   0 complete" in proc.stderr or "trial   1 complete" in proc.stderr
