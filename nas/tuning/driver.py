@@ -97,6 +97,9 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
         return SearchOutcome(study, 0, False, checkpoints, tune_dir)
 
     queued = enqueue_startup(study, space, budget)
+    # seeded past what the study holds: no candidate of an earlier run, or of the start-up
+    # design, drawn again (nas.study.algorithms.make_sampler)
+    study.sampler = make_sampler(space, concurrent, history=len(study.get_trials(deepcopy=False)))
     if queued:
         opts.progress.message(f"start-up: the first {queued} trials are random candidates, "
                               "cheapest first (sampler option shortest_first: false trains "

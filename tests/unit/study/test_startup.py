@@ -129,3 +129,48 @@ def test_a_study_with_trials_keeps_its_own_queue(tmp_path) -> None:
     study.enqueue_trial({"lr": 0.1})
     assert enqueue_startup(study, space_with(), budget=16) == 0
     assert len(study.trials) == 1
+
+
+def _run(study: optuna.Study, space, trials: int, concurrent: int = 2) -> None:
+    """Ask and tell as a search does: ``concurrent`` trials running at a time."""
+    running: list[optuna.Trial] = []
+    for index in range(trials):
+        trial = study.ask()
+        space.suggest(trial)
+        running.append(trial)
+        if len(running) == concurrent:
+            study.tell(running.pop(0), (index * 0.37) % 1.0)
+    for trial in running:
+        study.tell(trial, 0.5)
+
+
+def _drawn(study: optuna.Study) -> list[tuple]:
+    return [tuple(sorted(t.params.items())) for t in study.trials]
+
+
+def _sampler_as_the_driver_sets_it(study: optuna.Study, space) -> None:
+    study.sampler = make_sampler(space, 2, history=len(study.get_trials(deepcopy=False)))
+
+
+def test_tpe_after_the_design_draws_no_candidate_again() -> None:
+    """The default search: 10 design trials then TPE, 2 at a time. TPE's own random phase
+    (trials asked before 10 have finished) seeded like the design drew one of its
+    candidates again; seeded past the study's trials it draws new ones."""
+    space = space_with()
+    study = optuna.create_study(sampler=make_sampler(space, 2), direction="maximize")
+    assert enqueue_startup(study, space, 16) == 10
+    _sampler_as_the_driver_sets_it(study, space)
+    _run(study, space, 16)
+    assert len(set(_drawn(study))) == 16
+
+
+def test_a_resumed_search_draws_new_candidates_and_a_fresh_one_the_same() -> None:
+    space = space_with("{name: random, seed: 3}")
+    first = optuna.create_study(sampler=make_sampler(space))
+    _run(first, space, 4)
+    _sampler_as_the_driver_sets_it(first, space)  # the same study, resumed
+    _run(first, space, 4)
+    assert len(set(_drawn(first))) == 8
+    again = optuna.create_study(sampler=make_sampler(space))  # the same search from scratch
+    _run(again, space, 4)
+    assert _drawn(again) == _drawn(first)[:4]
