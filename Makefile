@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/startup_order.py
 	$(BIN)/python benchmarks/pruning.py
 	$(BIN)/python benchmarks/depth_cost.py
+	$(BIN)/python benchmarks/speed_stability.py
 	$(BIN)/python benchmarks/load_search.py
 
 clean:
