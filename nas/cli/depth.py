@@ -41,13 +41,18 @@ def register(commands) -> None:
 
     compress = commands.add_parser(
         "compress", help="remove the removable blocks, fine-tune, compare with the full net",
-        description="Build the network without the blocks 'nas analyze' finds removable, "
-                    "fine-tune it, and print its accuracy, parameters and images/second "
-                    "against the full network.")
+        description="Build the network without the blocks 'nas analyze' finds removable and "
+                    "fine-tune it; fine-tune a copy of the full network the same way (the "
+                    "control, since fine-tuning alone gains accuracy); print the three "
+                    "networks' accuracy and size, the cost of removal (compressed minus "
+                    "control) and the inference speed ratio, timed in alternation with its "
+                    "spread. With nothing removable it says so in one line and stops.")
     add_checkpoint_arguments(compress)
     compress.add_argument("--epochs", type=non_negative_int, default=3, metavar="N",
-                          help="fine-tuning epochs (default: 3; 0 = none)")
+                          help="fine-tuning epochs (default: 3; 0 = none, and no control)")
     compress.add_argument("--save", metavar="OUT", help="write the compressed checkpoint here")
+    compress.add_argument("--force", action="store_true",
+                          help="fine-tune (and --save) a copy even when no block is removable")
     compress.set_defaults(run=run_compress)
 
     verify = commands.add_parser(
@@ -120,6 +125,14 @@ def run_compress(args: argparse.Namespace) -> int:
     from nas.training.checkpoint import save_checkpoint
 
     report = analyze(model, splits.val_x, splits.val_y, tolerance=args.tolerance)
+    if not report.removable and not args.force:
+        line = (f"nothing to remove: all {report.total_blocks} blocks are useful "
+                f"({report.total_layers} layers, tolerance {report.tolerance * 100:.2f} pp); "
+                "nothing fine-tuned" + (", no checkpoint written" if args.save else "")
+                + " (--force fine-tunes a copy anyway)")
+        print(json.dumps({"removed": [], "nothing_removable": True, "message": line})
+              if args.json else line)
+        return 0
     print(report.summary(), file=sys.stderr, flush=True)
     result = compress(model, splits, report, epochs=args.epochs, threads=threads, device=device)
     if args.save:
@@ -127,23 +140,36 @@ def run_compress(args: argparse.Namespace) -> int:
                         extra={"compressed_from": str(args.checkpoint),
                                "removed": result.removed})
     if args.json:
-        print(json.dumps({"removed": result.removed, "full": result.full,
-                          "compressed": result.compressed, "fine_tune_epochs": args.epochs}))
+        print(json.dumps({**result.to_dict(), "fine_tune_epochs": args.epochs}))
         return 0
-    full, small = result.full, result.compressed
-    print(f"{'':<12} {'blocks':>6} {'layers':>6} {'params':>10} {'val':>7} {'test':>7} "
-          f"{'images/s':>9}")
-    for label, row in (("full", full), ("compressed", small)):
-        print(f"{label:<12} {row['blocks']:>6} {row['layers']:>6} {row['params']:>10,} "
-              f"{row['val_accuracy']:>7.2%} {row['test_accuracy']:>7.2%} "
-              f"{row['images_per_second']:>9,.0f}")
-    print(f"removed {len(result.removed)} blocks, fine-tuned {args.epochs} epochs: val "
-          f"{(small['val_accuracy'] - full['val_accuracy']) * 100:+.2f} pp, "
-          f"{small['params'] / full['params']:.0%} of the parameters, "
-          f"{small['images_per_second'] / full['images_per_second']:.2f}x the images/s")
+    print(_compress_table(result, args.epochs))
     if args.save:
         print(f"checkpoint: {args.save}")
     return 0
+
+
+def _compress_table(result, epochs: int) -> str:
+    """The three rows (full, control, compressed) and the line that says what removal cost."""
+    rows = [("full", result.full)]
+    if result.control is not None:
+        rows.append(("full, fine-tuned", result.control))
+    rows.append(("compressed" + (", fine-tuned" if epochs else ""), result.compressed))
+    lines = [f"{'':<24} {'blocks':>6} {'layers':>6} {'params':>10} {'val':>7} {'test':>7} "
+             f"{'images/s':>9}"]
+    for label, row in rows:
+        rate = row.get("images_per_second")
+        lines.append(f"{label:<24} {row['blocks']:>6} {row['layers']:>6} {row['params']:>10,} "
+                     f"{row['val_accuracy']:>7.2%} {row['test_accuracy']:>7.2%} "
+                     f"{f'{rate:,.0f}' if rate else '-':>9}")
+    against = (f"compressed minus full, both fine-tuned {epochs} epoch{'s' * (epochs != 1)}"
+               if epochs
+               else "compressed minus full, no fine-tuning")
+    speed = f"; {result.speed.describe()} the images/s" if result.speed else ""
+    lines.append(f"removed {len(result.removed)} blocks: cost of removal ({against}) val "
+                 f"{result.cost_pp('val'):+.2f} pp, test {result.cost_pp('test'):+.2f} pp; "
+                 f"{result.compressed['params'] / result.full['params']:.0%} of the "
+                 f"parameters{speed}")
+    return "\n".join(lines)
 
 
 def run_verify(args: argparse.Namespace) -> int:

@@ -93,7 +93,7 @@ def stage_depths(model: ResNet) -> tuple[int, ...]:
 def measure(model: ResNet, splits: Splits) -> dict[str, Any]:
     """Accuracy on val and test, the size of the network and its stage depths, the same
     for both rows (no speed: the question here is accuracy)."""
-    return {**compress_row(model, splits, speed=False),
+    return {**compress_row(model, splits),
             "stage_depths": list(stage_depths(model))}
 
 

@@ -27,6 +27,24 @@ def trained(digits):
     return train(TRAINED, digits, threads=THREADS).model
 
 
+@pytest.fixture(scope="module")
+def planted(trained):
+    """The trained network with one branch zeroed: that block computes its lesion exactly,
+    so the analysis must find it removable."""
+    model = copy.deepcopy(trained)
+    last_norm = model.blocks[PLANTED].branch[-1]
+    torch.nn.init.zeros_(last_norm.weight)
+    torch.nn.init.zeros_(last_norm.bias)
+    return model
+
+
+PLANTED = "stages.0.1"
+# A plain network of one block a stage: the shape-changing blocks cannot go, and deleting
+# the first costs most of its accuracy, so nothing is removable.
+PLAIN = Candidate(blocks_per_stage=1, width=8, shortcut="none", epochs=3, batch_size=32,
+                  lr=0.05, augment=False)
+
+
 def test_removing_a_block_computes_what_its_lesion_computed() -> None:
     torch.manual_seed(0)
     for shortcut in ("identity", "projection", "scaled", "rezero", "none"):
@@ -65,19 +83,48 @@ def test_compressed_checkpoint_round_trip(tmp_path, trained, digits) -> None:
     assert torch.allclose(loaded.eval()(x), smaller.eval()(x), atol=1e-6)
 
 
-def test_compress_keeps_accuracy_with_fewer_blocks(trained, digits) -> None:
-    report = analyze(trained, digits.val_x, digits.val_y, tolerance=0.02)
-    result = compress(trained, digits, report, epochs=1, threads=THREADS)
+def test_compress_has_a_control_and_the_cost_is_compressed_minus_control(planted,
+                                                                          digits) -> None:
+    report = analyze(planted, digits.val_x, digits.val_y, tolerance=0.02)
+    assert PLANTED in report.removable
+    result = compress(planted, digits, report, epochs=1, threads=THREADS)
     assert result.removed == report.removable
     assert result.compressed["blocks"] == result.full["blocks"] - len(report.removable)
-    if report.removable:
-        assert result.compressed["params"] < result.full["params"]
-    # analysis promised at most the tolerance; one epoch of fine-tuning must not lose more
-    assert result.compressed["val_accuracy"] >= result.full["val_accuracy"] - 0.02 - 0.01
-    assert all(b.lesioned is False for b in trained.blocks.values())
+    assert result.compressed["params"] < result.full["params"]
+    # the control: the full network (all its blocks) fine-tuned the same way
+    control = result.control
+    assert control is not None and control["blocks"] == result.full["blocks"]
+    assert control["val_accuracy"] != result.full["val_accuracy"] or \
+        control["test_accuracy"] != result.full["test_accuracy"]  # it was trained
+    for split in ("val", "test"):
+        key = f"{split}_accuracy"
+        assert result.cost_pp(split) == pytest.approx(
+            (result.compressed[key] - control[key]) * 100)
+    out = result.to_dict()
+    assert out["removal_cost_pp"]["val"] == pytest.approx(result.cost_pp("val"))
+    assert result.speed is not None and result.speed.low <= result.speed.ratio
+    assert result.compressed["images_per_second"] == result.speed.second.images_per_second
+    # analysis promised at most the tolerance; fine-tuning must not lose more
+    assert result.cost_pp("val") >= -(2 + 1)
+    assert all(b.lesioned is False for b in planted.blocks.values())
+    without = compress(planted, digits, report, epochs=0, threads=THREADS, speed=False)
+    assert without.control is None and without.baseline is without.full
 
 
-def test_analyze_and_compress_commands(tmp_path, trained, digits) -> None:
+def test_compress_with_nothing_removable_says_so_and_writes_nothing(tmp_path, digits) -> None:
+    plain = train(PLAIN, digits, threads=THREADS).model
+    ckpt = save_checkpoint(tmp_path / "plain.pt", plain, digits)
+    out = tmp_path / "small.pt"
+    proc = subprocess.run([sys.executable, "-m", "nas.cli", "compress", str(ckpt), "--save",
+                           str(out)], cwd=ROOT, text=True, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "nothing to remove: all 3 blocks are useful (8 layers, tolerance 1.00 pp); nothing "
+        "fine-tuned, no checkpoint written (--force fine-tunes a copy anyway)"]
+    assert proc.stderr == "" and not out.exists()
+
+
+def test_analyze_and_compress_commands(tmp_path, trained, planted, digits) -> None:
     ckpt = save_checkpoint(tmp_path / "net.pt", trained, digits)
     run = [sys.executable, "-m", "nas.cli"]
     proc = subprocess.run([*run, "analyze", str(ckpt), "--json"], cwd=ROOT, text=True,
@@ -105,10 +152,22 @@ def test_analyze_and_compress_commands(tmp_path, trained, digits) -> None:
     assert f"{removable} removable before the curve falls below" in curve.stdout
     assert ("crosses the tolerance" in curve.stdout) == (removable < 9)
     small = tmp_path / "small.pt"
-    proc = subprocess.run([*run, "compress", str(ckpt), "--epochs", "1", "--save", str(small)],
-                          cwd=ROOT, text=True, capture_output=True, timeout=300)
+    planted_ckpt = save_checkpoint(tmp_path / "planted.pt", planted, digits)
+    proc = subprocess.run([*run, "compress", str(planted_ckpt), "--epochs", "1", "--save",
+                           str(small)], cwd=ROOT, text=True, capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "compressed" in proc.stdout and small.is_file()
+    assert small.is_file()
+    table = {line[:24].strip(): line[24:].split() for line in proc.stdout.splitlines()[1:4]}
+    assert list(table) == ["full", "full, fine-tuned", "compressed, fine-tuned"]
+    assert table["full, fine-tuned"][:3] == table["full"][:3]  # same blocks, layers, params
+    assert table["full, fine-tuned"][5] == "-"  # same network as full: one speed is enough
+    summary = proc.stdout.splitlines()[4]
+    val_cost = float(summary.split(" val ")[1].split(" pp")[0])
+    control_val, compressed_val = (float(table[row][3].rstrip("%")) for row in
+                                   ("full, fine-tuned", "compressed, fine-tuned"))
+    assert val_cost == pytest.approx(compressed_val - control_val, abs=0.011)
+    assert "(compressed minus full, both fine-tuned 1 epoch)" in summary
+    assert "paired repeats) the images/s" in summary
     bad = subprocess.run([*run, "analyze", str(tmp_path / "missing.pt")], cwd=ROOT, text=True,
                          capture_output=True, timeout=300)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
