@@ -54,8 +54,9 @@ def stop_group(proc: subprocess.Popen, sig: int = signal.SIGINT, wait: float = 2
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def dashboard_trials(port: int, server: subprocess.Popen, study_name: str) -> list[dict]:
-    """The trials optuna-dashboard's API lists for a study, once the server answers."""
+def dashboard_study(port: int, server: subprocess.Popen, study_name: str) -> dict:
+    """optuna-dashboard's API answer for one study (trials, objective names ...), once the
+    server answers."""
     base = f"http://127.0.0.1:{port}"
     studies = None
     for _ in range(150):
@@ -69,7 +70,12 @@ def dashboard_trials(port: int, server: subprocess.Popen, study_name: str) -> li
     assert studies is not None, "the dashboard never answered"
     entry = next(s for s in studies if s["study_name"] == study_name)
     with urllib.request.urlopen(f"{base}/api/studies/{entry['study_id']}", timeout=5) as r:
-        return json.load(r)["trials"]
+        return json.load(r)
+
+
+def dashboard_trials(port: int, server: subprocess.Popen, study_name: str) -> list[dict]:
+    """The trials optuna-dashboard's API lists for a study, once the server answers."""
+    return dashboard_study(port, server, study_name)["trials"]
 
 
 def tensorboard_scalars(events_file: Path) -> dict[str, dict[int, float]]:

@@ -111,9 +111,11 @@ def run_best(args: argparse.Namespace) -> int:
         best_trial,
         candidate_yaml,
         describe,
+        describe_depth,
         load_study,
         pareto_front,
         trial_candidate,
+        useful_depth,
     )
 
     url, storage = open_storage_arg(args)
@@ -138,23 +140,29 @@ def run_best(args: argparse.Namespace) -> int:
         print(json.dumps({"study": study.study_name, "trial": best.number,
                           "val_accuracy": best.values[0], "values": best.values,
                           "objectives": objectives, "candidate": candidate.to_dict(),
+                          "useful_depth": useful_depth(best),
                           "pareto_front": [t.number for t in front],
+                          "pareto_useful_depth": {str(t.number): useful_depth(t) for t in front},
                           "user_attrs": best.user_attrs, "exported": args.export}))
         return 0
     if front:
         print(f"study {study.study_name}: Pareto front of {' (up), '.join(objectives)} (down), "
               f"{len(front)} trial(s):")
-        print(f"  {'trial':>5} {'val':>7} {objectives[1]:>13}  candidate")
+        print(f"  {'trial':>5} {'val':>7} {objectives[1]:>13} {'useful':>13}  candidate")
         for t in front:
-            print(f"  {t.number:>5} {t.values[0]:>7.2%} {t.values[1]:>13,.0f}  "
+            depth = useful_depth(t)
+            useful = f"{depth['useful_layers']}/{depth['total_layers']}" if depth else "-"
+            print(f"  {t.number:>5} {t.values[0]:>7.2%} {t.values[1]:>13,.0f} {useful:>13}  "
                   f"{describe(trial_candidate(t))}")
     attrs = best.user_attrs
     print(f"study {study.study_name}: {'chosen' if args.trial is not None else 'best'} trial "
           f"{best.number}, val {best.values[0]:.2%}")
     print(f"  {describe(candidate)}")
     if "layers" in attrs:
-        print(f"  {attrs['layers']} layers, {attrs['blocks']} blocks, {attrs['params']:,} "
-              f"parameters, {attrs.get('seconds', 0):.1f}s")
+        depth = describe_depth(best) if useful_depth(best) else \
+            f"{attrs['layers']} layers (useful depth not analysed)"
+        print(f"  {depth}; {attrs['blocks']} blocks, {attrs['params']:,} parameters, "
+              f"{attrs.get('seconds', 0):.1f}s")
     if args.export:
         print(f"candidate written to {args.export}; retrain: {retrain}")
     return 0

@@ -115,3 +115,26 @@ def describe(candidate: Candidate) -> str:
     return (f"{candidate.block}/{candidate.shortcut}, {depth} blocks, width {candidate.width}, "
             f"lr {candidate.lr:.3g}, weight decay {candidate.weight_decay:.2g}, "
             f"batch {candidate.batch_size or 'auto'}")
+
+
+def useful_depth(trial: FrozenTrial) -> dict[str, Any] | None:
+    """The trial's useful depth as its analysis recorded it, or None (not analysed: pruned,
+    failed, or a search with the analysis off)."""
+    attrs = trial.user_attrs
+    if "useful_layers" not in attrs:
+        return None
+    keys = ("useful_layers", "total_layers", "useful_blocks", "total_blocks",
+            "useful_layers_interval")
+    return {key: attrs[key] for key in keys if key in attrs}
+
+
+def describe_depth(trial: FrozenTrial) -> str:
+    """``16 of 20 layers useful (90% interval 14-20)``; for an analysed trial only."""
+    depth = useful_depth(trial)
+    if depth is None:
+        return "useful depth not analysed"
+    text = f"{depth['useful_layers']} of {depth['total_layers']} layers useful"
+    interval = depth.get("useful_layers_interval")
+    if interval:
+        text += f" (90% interval {interval[0]}-{interval[1]})"
+    return text

@@ -10,6 +10,7 @@ after a private Ray has been told to stay on 127.0.0.1.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -53,7 +54,19 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
     if list(study.directions) != [optuna.study.StudyDirection[d.upper()] for d in directions]:
         raise NasError(f"study '{opts.study_name}' in {mask(opts.storage)} was created with other "
                        f"objectives; allowed: the same objectives, or a new --study name")
+    name_metrics(study, space.objectives)
     return study
+
+
+def name_metrics(study: optuna.Study, objectives: tuple[str, ...]) -> None:
+    """Name the study's objectives (``val_accuracy``, ``params``/``useful_layers``), so that
+    optuna-dashboard, Optuna's plots and its CLI show them instead of "Objective 0"; a
+    study made before, or by other code, is named when a search resumes it."""
+    if study.metric_names == list(objectives):
+        return
+    with warnings.catch_warnings():  # experimental in Optuna 3.x-4.x; we chose it
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(objectives))
 
 
 def run_search(opts: SearchOptions) -> SearchOutcome:

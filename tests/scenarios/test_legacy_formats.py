@@ -83,3 +83,4 @@ def test_an_old_study_reports_and_answers_as_it_did(tmp_path) -> None:
     best = nas_json("best", "--storage", storage, "--json", cwd=tmp_path)
     same(best, json.loads((LEGACY / "legacy-best.json").read_text()))
     assert best["user_attrs"]["useful_layers"] <= best["user_attrs"]["total_layers"]
+    assert best["useful_depth"]["useful_layers"] == best["user_attrs"]["useful_layers"]

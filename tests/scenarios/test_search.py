@@ -13,7 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from helpers import ROOT, dashboard_trials, free_port, stop_group
+from helpers import ROOT, dashboard_study, free_port, stop_group
 from optuna.trial import TrialState
 
 pytestmark = pytest.mark.slow
@@ -124,6 +124,7 @@ def test_study_records_the_space_and_the_summary_is_printed(states_run) -> None:
     assert study.user_attrs["space_text"] == STATES_SPACE
     assert study.user_attrs["dataset"] == "digits"
     assert study.user_attrs["resnas_version"]
+    assert study.metric_names == ["val_accuracy"]
     assert study.best_trial.number == 0  # never a failed trial
     out = states_run["proc"].stdout
     assert "best: trial 0" in out and "1 complete, 1 pruned, 3 failed" in out
@@ -139,6 +140,9 @@ def test_best_export_retrains_to_the_same_accuracy(states_run, tmp_path) -> None
                "--export", str(exported))
     assert proc.returncode == 0, proc.stderr
     assert "best trial 0" in proc.stdout
+    attrs = states_run["trials"][0].user_attrs
+    assert (f"  {attrs['useful_layers']} of {attrs['total_layers']} layers useful (90% "
+            "interval ") in proc.stdout
     # the command nas best prints, as a user would copy it
     command = proc.stdout.split("retrain: ", 1)[1].split()
     assert command[:4] == ["nas", "train", "--config", str(exported)]
@@ -162,8 +166,10 @@ def test_dashboard_serves_the_study_on_loopback(states_run) -> None:
          "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:
-        states = sorted(t["state"] for t in dashboard_trials(port, server, "states"))
+        detail = dashboard_study(port, server, "states")
+        states = sorted(t["state"] for t in detail["trials"])
         assert states == ["Complete", "Fail", "Fail", "Fail", "Pruned"]
+        assert detail["objective_names"] == ["val_accuracy"]  # not "Objective 0"
         # bound to loopback only: no other local address answers
         listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
         ours = [line for line in listening.splitlines() if f":{port} " in line]
@@ -343,6 +349,7 @@ def test_two_objectives_give_a_pareto_front(tmp_path) -> None:
     assert "pruning is off" in proc.stderr
     study = optuna.load_study(study_name="multi", storage=storage)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["val_accuracy", "params"]
     complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
     assert len(complete) == 3
     for t in complete:
@@ -352,8 +359,15 @@ def test_two_objectives_give_a_pareto_front(tmp_path) -> None:
     assert best.returncode == 0, best.stderr
     out = json.loads(best.stdout)
     assert sorted(out["pareto_front"]) == sorted(t.number for t in study.best_trials)
+    for t in study.best_trials:  # each trial of the front with its useful depth
+        depth = out["pareto_useful_depth"][str(t.number)]
+        assert depth["useful_layers"] == t.user_attrs["useful_layers"]
     listing = nas("best", "--storage", storage)
-    assert "Pareto front" in listing.stdout
+    assert "Pareto front" in listing.stdout and "useful" in listing.stdout
+    row = next(line.split() for line in listing.stdout.splitlines()
+               if line.split() and line.split()[0] == str(study.best_trials[0].number))
+    t = study.best_trials[0]
+    assert f"{t.user_attrs['useful_layers']}/{t.user_attrs['total_layers']}" in row
 
 
 def test_results_may_be_a_storage_uri(tmp_path) -> None:
@@ -364,13 +378,17 @@ def test_results_may_be_a_storage_uri(tmp_path) -> None:
     target = tmp_path / "remote"
     uri = f"file://{target}"
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    # a study made before (by Optuna itself: its objective has no name), which the search resumes
     study = optuna.create_study(study_name="states", storage=storage, direction="maximize")
+    assert study.metric_names is None
     study.enqueue_trial({"lr": 0.05})
     proc = subprocess.run([sys.executable, "-m", "nas.cli", "search", "--space", str(space),
                            "--storage", storage, "--results", uri],
                           cwd=tmp_path, text=True, capture_output=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (trial,) = optuna.load_study(study_name="states", storage=storage).get_trials()
+    resumed = optuna.load_study(study_name="states", storage=storage)
+    assert resumed.metric_names == ["val_accuracy"]  # named when the search resumed it
+    (trial,) = resumed.get_trials()
     assert trial.state == TrialState.COMPLETE
     assert trial.user_attrs["checkpoint"] == f"{uri}/states/checkpoints/trial-0.pt"
     assert (target / "states" / "checkpoints" / "trial-0.pt").is_file()
