@@ -21,7 +21,7 @@ from nas.tuning.progress import LineProgress
 
 # Results every trial reports with its last epoch and that the study keeps.
 TRIAL_ATTRS = ("epochs", "layers", "blocks", "params", "seconds", "images_per_second", "node",
-               "test_accuracy", "checkpoint", "device", "resumed_from", "restarted")
+               "test_accuracy", "checkpoint", "device", "gpu", "resumed_from", "restarted")
 # The useful-depth analysis of a complete trial (nas.depth), kept beside them.
 DEPTH_ATTRS = ("useful_blocks", "total_blocks", "useful_layers", "total_layers",
                "useful_blocks_interval", "useful_layers_interval", "block_names",

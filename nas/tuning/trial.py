@@ -42,6 +42,10 @@ def run_trial(config: dict[str, Any]) -> None:
     number = config["trial_number"]
     resume, unreadable = _restored_state()  # a state when Tune restarts a trial lost with its node
     static = {"node": node, "device": config["device"]}
+    if config["device"] == "cuda":  # which GPU: Ray sets CUDA_VISIBLE_DEVICES to the trial's
+        import torch
+
+        static["gpu"] = torch.cuda.get_device_name(torch.cuda.current_device())
     if resume is not None:
         static["resumed_from"] = int(resume["epoch"])
     if unreadable:
