@@ -69,13 +69,15 @@ step c2-nas-analyze 60 "$PY" -m nas.cli analyze "$OUT/resnet20-cuda.pt" --device
 step d-train-throughput 150 "$PY" benchmarks/train_throughput.py --device cuda
 
 # (f) a whole nas search on the GPU: Ray Tune runs the trials, four to a GPU, an Optuna
-# study keeps them; CIFAR-shaped synthetic data, ResNet-20 to ResNet-56.
+# study keeps them; CIFAR-shaped synthetic data, ResNet-20 to ResNet-56 (basic and
+# pre-activation blocks, 3 to 9 a stage). A rerun on the same machine starts afresh.
 SEARCH_TRIALS=${SEARCH_TRIALS:-16} SEARCH_EPOCHS=${SEARCH_EPOCHS:-8}
 GPU_NAME=${SEARCH_GPU_NAME-H200}  # every trial must record a GPU of this name
 if [ -d .whl ]; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl >"$OUT/f0-wheels.log" 2>&1 \
         && export PYTHONPATH="/tmp/site:$PYTHONPATH"
+    rm -rf /tmp/gpu-search.db /tmp/gpu-results
     cat >"$OUT/gpu-search.yaml" <<EOF
 name: gpu-search
 dataset: synthetic
@@ -84,7 +86,7 @@ epochs: $SEARCH_EPOCHS
 trials: $SEARCH_TRIALS
 space:
   blocks_per_stage: {type: categorical, choices: [3, 5, 7, 9]}
-  block: {type: categorical, choices: [basic, bottleneck, preact]}
+  block: {type: categorical, choices: [basic, preact]}
   shortcut: {type: categorical, choices: [identity, projection]}
   width: 16
   lr: {type: float, low: 0.05, high: 0.4, log: true}
