@@ -159,10 +159,8 @@ def run_best(args: argparse.Namespace) -> int:
           f"{best.number}, val {best.values[0]:.2%}")
     print(f"  {describe(candidate)}")
     if "layers" in attrs:
-        depth = describe_depth(best) if useful_depth(best) else \
-            f"{attrs['layers']} layers (useful depth not analysed)"
-        print(f"  {depth}; {attrs['blocks']} blocks, {attrs['params']:,} parameters, "
-              f"{attrs.get('seconds', 0):.1f}s")
+        print(f"  {describe_depth(best)}; {attrs['blocks']} blocks, {attrs['params']:,} "
+              f"parameters, {attrs.get('seconds', 0):.1f}s")
     if args.export:
         print(f"candidate written to {args.export}; retrain: {retrain}")
     return 0

@@ -129,10 +129,11 @@ def useful_depth(trial: FrozenTrial) -> dict[str, Any] | None:
 
 
 def describe_depth(trial: FrozenTrial) -> str:
-    """``16 of 20 layers useful (90% interval 14-20)``; for an analysed trial only."""
+    """``16 of 20 layers useful (90% interval 14-20)``, or ``20 layers (useful depth not
+    analysed)``."""
     depth = useful_depth(trial)
     if depth is None:
-        return "useful depth not analysed"
+        return f"{trial.user_attrs.get('layers', '?')} layers (useful depth not analysed)"
     text = f"{depth['useful_layers']} of {depth['total_layers']} layers useful"
     interval = depth.get("useful_layers_interval")
     if interval:

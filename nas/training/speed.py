@@ -26,11 +26,11 @@ import torch
 from torch import nn
 
 from nas.training.device import autocast, synchronize
+from nas.training.loop import EVAL_BATCH
 
 REPEATS = 15  # paired timings after the warm-up
 WARMUP = 2  # timings of each network that are thrown away (allocator, caches, lazy init)
 MIN_TIMING_S = 0.02  # each timing lasts at least this long: timer and scheduler noise
-EVAL_BATCH = 1024
 
 
 @dataclass(frozen=True)
