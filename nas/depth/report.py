@@ -6,14 +6,20 @@ are chosen on the selection half; the accuracy without the removable blocks, the
 held-out curve and the random deletions are measured on the other half, which took
 no part in choosing, so the cost of removal they report is not flattered by the
 choice. ``full_accuracy``/``full_loss`` are the network's own, on every image.
+
+:meth:`DepthReport.to_result` is the report as a search trial records it
+(:data:`RESULT_KEYS` names its keys, for the searcher that reads them back).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["DepthReport"]
+__all__ = ["RESULT_KEYS", "DepthReport"]
+
+RESULT_DIGITS = 6  # a Tune result carries rounded values: smaller, and as precise as useful
 
 
 @dataclass
@@ -65,6 +71,15 @@ class DepthReport:
         out["lesion_curve"] = [[name, acc] for name, acc in self.lesion_curve]
         out["random_deletions"] = [[k, list(accs)] for k, accs in self.random_deletions or []]
         return out
+
+    def to_result(self) -> dict[str, Any]:
+        """Flat values a Ray Tune result can carry, keys in :data:`RESULT_KEYS` order.
+
+        Per-block dicts become ``[name, value]`` pairs (Tune would flatten a dict into one
+        key per block), floats of lists are rounded to ``RESULT_DIGITS`` digits with None
+        kept, and ``seconds`` is ``depth_seconds`` (the trial has its own ``seconds``).
+        """
+        return {key: carry(getattr(self, field)) for key, field, carry in _RESULT_FIELDS}
 
     @property
     def removal_cost(self) -> float:
@@ -131,3 +146,57 @@ class DepthReport:
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _rounded(values: Iterable[float | None] | None) -> list[float | None]:
+    return [None if v is None else round(v, RESULT_DIGITS) for v in values or []]
+
+
+def _rounded_pairs(pairs: Iterable[tuple[Any, float]]) -> list[list[Any]]:
+    return [[key, round(value, RESULT_DIGITS)] for key, value in pairs]
+
+
+def _rounded_items(values: dict[str, float]) -> list[list[Any]]:
+    return _rounded_pairs(values.items())
+
+
+def _rounded_deletions(deletions: list[tuple[int, list[float]]] | None) -> list[list[Any]]:
+    return [[k, _rounded(accs)] for k, accs in deletions or []]
+
+
+# (key in the trial's result, DepthReport field, how its value is carried), in result order.
+_RESULT_FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("useful_blocks", "useful_blocks", _as_is),
+    ("total_blocks", "total_blocks", _as_is),
+    ("useful_layers", "useful_layers", _as_is),
+    ("total_layers", "total_layers", _as_is),
+    ("useful_blocks_interval", "useful_blocks_interval", list),
+    ("useful_layers_interval", "useful_layers_interval", list),
+    ("block_names", "block_names", list),
+    ("block_importance", "block_importance", _rounded),
+    ("block_loss_increase", "block_loss_increase", _rounded),
+    ("essential", "essential", list),
+    ("removable", "removable", list),
+    ("lesion_curve", "lesion_curve", _rounded_pairs),
+    ("loss_curve", "loss_curve", _rounded),
+    ("gate_means", "gate_means", _rounded_items),
+    ("alphas", "alphas", _rounded_items),
+    ("depth_seconds", "seconds", _as_is),
+    # decided on one half of the validation images, reported on the other
+    ("selection_images", "selection_images", _as_is),
+    ("held_out_images", "held_out_images", _as_is),
+    ("selection_accuracy", "selection_accuracy", _as_is),
+    ("held_out_accuracy", "held_out_accuracy", _as_is),
+    ("accuracy_without_removable", "accuracy_without_removable", _as_is),
+    ("held_out_curve", "held_out_curve", _rounded),
+    ("block_influence", "block_influence", _rounded),
+    ("block_cka", "block_cka", _rounded),
+    ("branch_ratio", "branch_ratio", _rounded_items),
+    ("random_deletions", "random_deletions", _rounded_deletions),
+)
+# The keys of DepthReport.to_result, in order: what a search's result carries of the report.
+RESULT_KEYS: tuple[str, ...] = tuple(key for key, _, _ in _RESULT_FIELDS)

@@ -23,7 +23,7 @@ from nas.candidate import Candidate
 from nas.data import Splits
 from nas.depth.compress import measure as compress_row
 from nas.depth.report import DepthReport
-from nas.models.resnet import ResNet
+from nas.models.resnet import ResNet, parse_block_name
 from nas.training.loop import train
 
 
@@ -51,14 +51,6 @@ class VerifyResult:
         return out
 
 
-def _block_stage(name: str) -> int:
-    """The stage index of a block named ``stages.{i}.{j}``."""
-    parts = name.split(".")
-    if len(parts) != 3 or parts[0] != "stages" or not (parts[1].isdigit() and parts[2].isdigit()):
-        raise ValueError(f"not a block name (stages.I.J): {name!r}")
-    return int(parts[1])
-
-
 def useful_depths(candidate: Candidate, removable: list[str]) -> tuple[tuple[int, ...], list[int]]:
     """Stage depths without ``removable``, and the stages that kept one block for shape.
 
@@ -69,7 +61,7 @@ def useful_depths(candidate: Candidate, removable: list[str]) -> tuple[tuple[int
     """
     depths = list(candidate.stage_depths)
     for name in set(removable):
-        stage = _block_stage(name)
+        stage = parse_block_name(name).stage
         if stage >= len(depths):
             raise ValueError(f"{name}: the candidate has {len(depths)} stages")
         depths[stage] -= 1
@@ -82,19 +74,11 @@ def useful_stage_depths(candidate: Candidate, removable: list[str]) -> tuple[int
     return useful_depths(candidate, removable)[0]
 
 
-def stage_depths(model: ResNet) -> tuple[int, ...]:
-    """Blocks a model still has per stage (a compressed checkpoint lacks its removed ones)."""
-    depths = [0] * len(model.stages)
-    for name in model.blocks:
-        depths[_block_stage(name)] += 1
-    return tuple(depths)
-
-
 def measure(model: ResNet, splits: Splits) -> dict[str, Any]:
     """Accuracy on val and test, the size of the network and its stage depths, the same
     for both rows (no speed: the question here is accuracy)."""
     return {**compress_row(model, splits),
-            "stage_depths": list(stage_depths(model))}
+            "stage_depths": list(model.stage_depths())}
 
 
 def verify_depth(model: ResNet, splits: Splits, report: DepthReport, threads: int | None = None,

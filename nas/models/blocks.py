@@ -1,7 +1,8 @@
 """Residual blocks and shortcuts, registered by name.
 
 Every block has two children: ``branch`` computes R(x) and ``shortcut``
-computes S(x). The block type decides how they combine (DESIGN.md):
+computes S(x). The block type decides how they combine (docs/design.md, "Blocks and
+shortcuts", gives each block's and shortcut's exact semantics):
 
 ========== ============================= =====================
 block      branch                        combine

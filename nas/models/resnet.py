@@ -6,12 +6,18 @@ The forward pass is split as in timm (:meth:`ResNet.forward_features`, then
 :meth:`ResNet.forward_head`) so that useful-depth analysis can run the stages
 module by module and finish with the model's own head instead of a copy of it.
 Submodule names (``stem``, ``stages.{i}.{j}``, ``head_norm``, ``pool``, ``fc``)
-are the checkpoint format: renaming one breaks every saved checkpoint.
+are the checkpoint format: renaming one breaks every saved checkpoint. Code that
+needs a block's stage asks the model (:meth:`ResNet.named_blocks`,
+:meth:`ResNet.stage_depths`, :meth:`ResNet.stage_of`) or, with no model at hand,
+:func:`parse_block_name`: the ``stages.{i}.{j}`` format is spelled out here only.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -30,6 +36,37 @@ class StageSpec:
     blocks: int
     channels: int
     stride: int
+
+
+class BlockPosition(NamedTuple):
+    """Where a block sits: its stage and its index within that stage (``stages.{stage}.{index}``).
+
+    Blocks of one stage share a resolution and width, which is what analyses compare.
+    """
+
+    stage: int
+    index: int
+
+    @property
+    def name(self) -> str:
+        """The block's module name, the key of its weights in a checkpoint."""
+        return f"stages.{self.stage}.{self.index}"
+
+
+_BLOCK_NAME = re.compile(r"stages\.([0-9]+)\.([0-9]+)")
+
+
+def parse_block_name(name: str) -> BlockPosition:
+    """``stages.1.4`` -> ``BlockPosition(stage=1, index=4)``: for callers that hold block
+    names but no model (a candidate and the names a report found removable).
+
+    Raises:
+        ValueError: ``name`` is not of the form ``stages.I.J`` (``fc``, ``stages.x.1``).
+    """
+    match = _BLOCK_NAME.fullmatch(name)
+    if match is None:
+        raise ValueError(f"not a block name (stages.I.J): {name!r}")
+    return BlockPosition(int(match[1]), int(match[2]))
 
 
 def make_stages(candidate: Candidate) -> tuple[StageSpec, ...]:
@@ -90,14 +127,42 @@ class ResNet(nn.Module):
             name: m for name, m in self.named_modules() if isinstance(m, ResidualBlock)
         }
 
+    def named_blocks(self) -> Iterator[tuple[BlockPosition, ResidualBlock]]:
+        """Each residual block the stages run, in forward order, with where it sits.
+
+        A stage's index counts every module it holds, so a block keeps its index (and
+        checkpoint name) when ``nas compress`` has put a :class:`Bypass` before it.
+        """
+        for stage, modules in enumerate(self.stages):
+            for index, module in enumerate(modules):
+                if isinstance(module, ResidualBlock):
+                    yield BlockPosition(stage, index), module
+
+    def stage_depths(self) -> tuple[int, ...]:
+        """Residual blocks per stage: a compressed network lacks the ones it lost."""
+        depths = [0] * len(self.stages)
+        for position, _ in self.named_blocks():
+            depths[position.stage] += 1
+        return tuple(depths)
+
+    def stage_of(self, name: str) -> int:
+        """The stage of this model's block ``name``.
+
+        Raises:
+            ValueError: ``name`` is no residual block of this model.
+        """
+        if name not in self.blocks:
+            raise ValueError(f"no residual block named {name!r}")
+        return parse_block_name(name).stage
+
     def remove_blocks(self, names: list[str]) -> ResNet:
         """Replace the named blocks by their shortcuts, in place; returns the model."""
         blocks = self.blocks
         for name in names:
             if name not in blocks:
                 raise ValueError(f"no residual block named {name!r}")
-            stage, index = name.split(".")[1:]
-            self.stages[int(stage)][int(index)] = Bypass(blocks[name])
+            position = parse_block_name(name)
+            self.stages[position.stage][position.index] = Bypass(blocks[name])
             self.removed.append(name)
         return self
 

@@ -137,41 +137,11 @@ def save_trial_checkpoint(config: dict[str, Any], result, splits) -> str:
 
 
 def depth_figures(model, splits, tolerance: float) -> dict[str, Any]:
-    """Useful depth on the validation split, as flat values a Tune result can carry."""
+    """Useful depth on the validation split, as flat values a Tune result can carry
+    (``DepthReport.to_result``; its keys are ``nas.depth.report.RESULT_KEYS``)."""
     from nas.depth.lesion import analyze
 
-    report = analyze(model, splits.val_x, splits.val_y, tolerance=tolerance)
-
-    def rounded(values):
-        return [None if v is None else round(v, 6) for v in values or []]
-
-    return {
-        "useful_blocks": report.useful_blocks, "total_blocks": report.total_blocks,
-        "useful_layers": report.useful_layers, "total_layers": report.total_layers,
-        "useful_blocks_interval": list(report.useful_blocks_interval),
-        "useful_layers_interval": list(report.useful_layers_interval),
-        "block_names": list(report.block_names),
-        "block_importance": [round(v, 6) for v in report.block_importance],
-        "block_loss_increase": rounded(report.block_loss_increase),
-        "essential": list(report.essential), "removable": list(report.removable),
-        "lesion_curve": [[name, round(acc, 6)] for name, acc in report.lesion_curve],
-        "loss_curve": [round(loss, 6) for loss in report.loss_curve],
-        # pairs, not dicts: Tune would flatten a dict into one key per block
-        "gate_means": [[k, round(v, 6)] for k, v in report.gate_means.items()],
-        "alphas": [[k, round(v, 6)] for k, v in report.alphas.items()],
-        "depth_seconds": report.seconds,
-        # decided on one half of the validation images, reported on the other
-        "selection_images": report.selection_images,
-        "held_out_images": report.held_out_images,
-        "selection_accuracy": report.selection_accuracy,
-        "held_out_accuracy": report.held_out_accuracy,
-        "accuracy_without_removable": report.accuracy_without_removable,
-        "held_out_curve": rounded(report.held_out_curve),
-        "block_influence": rounded(report.block_influence),
-        "block_cka": rounded(report.block_cka),
-        "branch_ratio": [[k, round(v, 6)] for k, v in report.branch_ratio.items()],
-        "random_deletions": [[k, rounded(accs)] for k, accs in report.random_deletions or []],
-    }
+    return analyze(model, splits.val_x, splits.val_y, tolerance=tolerance).to_result()
 
 
 _SPLITS: dict[tuple, Any] = {}

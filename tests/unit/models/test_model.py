@@ -7,7 +7,14 @@ import torch
 from torch import nn
 
 from nas.candidate import Candidate
-from nas.models.resnet import StageSpec, build_model, make_stages
+from nas.models.blocks import Bypass
+from nas.models.resnet import (
+    BlockPosition,
+    StageSpec,
+    build_model,
+    make_stages,
+    parse_block_name,
+)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +103,31 @@ def test_forward_splits_into_features_and_head_with_checkpoint_names_kept() -> N
     assert {"stem.0.weight", "stages.0.0.branch.0.weight", "stages.1.0.branch.2.weight",
             "head_norm.0.weight", "fc.weight", "fc.bias"} <= keys
     assert {k.split(".")[0] for k in keys} == {"stem", "stages", "head_norm", "fc"}
+
+
+def test_block_names_parse_into_stage_and_index() -> None:
+    assert parse_block_name("stages.1.4") == BlockPosition(stage=1, index=4)
+    assert parse_block_name("stages.12.0").name == "stages.12.0"
+    for name in ("fc", "stem", "stages.x.1", "stages.1", "stages.1.2.branch", "stages.-1.0",
+                 " stages.0.0", "stages.0.0.", "blocks.0.0"):
+        with pytest.raises(ValueError, match="not a block name"):
+            parse_block_name(name)
+
+
+def test_the_model_says_where_its_blocks_sit() -> None:
+    model = build_model(Candidate(blocks_per_stage=(2, 1, 3)), 1, 10, 16)
+    positions = [(p.stage, p.index, p.name) for p, _ in model.named_blocks()]
+    assert positions == [(0, 0, "stages.0.0"), (0, 1, "stages.0.1"), (1, 0, "stages.1.0"),
+                         (2, 0, "stages.2.0"), (2, 1, "stages.2.1"), (2, 2, "stages.2.2")]
+    assert [b for _, b in model.named_blocks()] == list(model.blocks.values())
+    assert model.stage_depths() == (2, 1, 3)
+    assert model.stage_of("stages.2.1") == 2
+    with pytest.raises(ValueError, match="no residual block"):
+        model.stage_of("stages.3.0")
+    # A removed block leaves a Bypass: the others keep their index and name.
+    model.remove_blocks(["stages.2.0"])
+    assert isinstance(model.stages[2][0], Bypass)
+    assert [p.name for p, _ in model.named_blocks()] == list(model.blocks)
+    assert model.stage_depths() == (2, 1, 2)
+    with pytest.raises(ValueError, match="no residual block"):
+        model.stage_of("stages.2.0")
