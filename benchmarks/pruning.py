@@ -13,7 +13,6 @@ All six searches share one local Ray session. Prints `ratio=<x>` last.
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import statistics
 import sys
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from nas.space import parse_space  # noqa: E402
 from nas.training.device import available_cpus  # noqa: E402
-from nas.tuning.driver import run_search  # noqa: E402
+from nas.tuning.driver import run as run_search  # noqa: E402
 from nas.tuning.options import SearchOptions  # noqa: E402
 
 SPACE = """\
@@ -55,7 +54,7 @@ def run(space, pruner: dict, seed: int, tmp: str) -> tuple[int, float, float, in
     space = dataclasses.replace(space, pruner=pruner, sampler={"name": "tpe", "seed": seed})
     opts = SearchOptions(space=space, study_name=f"{pruner['name']}-{seed}",
                          storage=f"sqlite:///{tmp}/nas.db", results_dir=Path(tmp),
-                         trials=space.trials, max_concurrent=2, out=io.StringIO())
+                         trials=space.trials, max_concurrent=2)
     start = time.perf_counter()
     study = run_search(opts).study
     seconds = time.perf_counter() - start

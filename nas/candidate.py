@@ -70,6 +70,22 @@ class Candidate:
         target = max(train_images // AUTO_STEPS_PER_EPOCH, 1)
         return min(max(1 << (target.bit_length() - 1), AUTO_BATCH_MIN), AUTO_BATCH_MAX)
 
+    def describe(self, *, training: bool = True, compact: bool = False) -> str:
+        """The candidate in words, one formatter for every place that shows one.
+
+        ``basic/identity, 3x3x3 blocks, width 16, lr 0.1, weight decay 0.0005, batch auto``;
+        ``training=False`` stops after the width; ``compact`` is the running table's
+        ``basic/identity 3x3x3 w16``, enough to tell running trials apart.
+        """
+        depth = "x".join(map(str, self.stage_depths))
+        if compact:
+            return f"{self.block}/{self.shortcut} {depth} w{self.width}"
+        text = f"{self.block}/{self.shortcut}, {depth} blocks, width {self.width}"
+        if training:
+            text += (f", lr {self.lr:.3g}, weight decay {self.weight_decay:.2g}, "
+                     f"batch {self.batch_size or 'auto'}")
+        return text
+
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so it can sit in a weights-only checkpoint or JSON."""
         out = dataclasses.asdict(self)

@@ -1,12 +1,35 @@
 """The one error type for user mistakes, and how any error becomes one line.
 
 The CLI turns a :class:`NasError` into a single line on stderr and exit
-status 2; anything else escaping to the user is a bug in resnas.
+status 2; anything else escaping to the user is a bug in resnas. An error names the
+input that is wrong as its caller wrote it: :func:`option` gives ``--storage`` while
+the command line runs and ``storage`` for a Python caller of ``nas.search``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
+
+_flag_names = False  # True while the command line runs (nas.cli.main)
+
+
+def option(name: str) -> str:
+    """How an error names the parameter ``name`` (a Python name such as ``data_dir``):
+    ``--data-dir`` on the command line, ``data_dir`` for a Python caller."""
+    return "--" + name.replace("_", "-") if _flag_names else name
+
+
+@contextlib.contextmanager
+def flag_names() -> Iterator[None]:
+    """Errors raised inside name command-line flags (``nas.cli.main`` runs in this)."""
+    global _flag_names
+    before, _flag_names = _flag_names, True
+    try:
+        yield
+    finally:
+        _flag_names = before
 
 
 class NasError(Exception):

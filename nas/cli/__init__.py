@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from nas import __version__
 from nas.cli import depth, export, search, studies, train
 from nas.cli.args import USAGE_ERROR, OneLineParser
-from nas.errors import Diverged, NasError, escape_line_breaks, one_line
+from nas.errors import Diverged, NasError, escape_line_breaks, flag_names, one_line
 
 # In the order `nas --help` lists them.
 COMMAND_GROUPS = (train, search, studies, depth, export)
@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        with flag_names():  # errors name --storage, not storage
+            return args.run(args)
     except Diverged as exc:
         print(f"nas: {exc}; try a lower lr or a smaller network", file=sys.stderr)
         return 1

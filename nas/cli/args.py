@@ -1,17 +1,16 @@
 """What every command's parser shares: one-line usage errors, value types, common options,
-and the checks of paths and data made before anything heavy is imported."""
+and the checks of paths and data made before anything heavy is imported (the rules
+themselves in :mod:`nas.files`, which the search's own checks use too)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from nas.errors import NasError, escape_line_breaks
-from nas.files import nearest_existing
-from nas.names import DATASETS, DEFAULT_STORAGE
+from nas.errors import escape_line_breaks
+from nas.files import check_data_inputs, check_writable
+from nas.names import DEFAULT_STORAGE
 
 USAGE_ERROR = 2
 
@@ -99,18 +98,10 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_data_args(args: argparse.Namespace) -> None:
     """--dataset and --data-dir, checked before anything heavy is imported."""
-    if args.dataset is not None and args.dataset not in DATASETS:
-        raise NasError(f"--dataset: got '{args.dataset}'; allowed: {', '.join(DATASETS)}")
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        raise NasError(f"--data-dir {args.data_dir}: no such folder")
+    check_data_inputs(args.dataset, args.data_dir)
 
 
-def check_writable(path: Path, flag: str = "--save") -> None:
-    """Fail before training, not after, when the checkpoint cannot be written."""
-    folder = path.parent if str(path.parent) else Path(".")
-    probe = nearest_existing(folder)
-    if path.is_dir():
-        raise NasError(f"{flag} {path}: is a folder; allowed: a file path")
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise NasError(f"{flag} {path.parent if flag == '--results' else path}: {probe} is not "
-                       "a writable folder")
+__all__ = ["USAGE_ERROR", "OneLineParser", "add_checkpoint_arguments", "add_device_arguments",
+           "add_storage_argument", "add_study_arguments", "check_data_args", "check_writable",
+           "device_name", "fraction", "non_negative_float", "non_negative_int", "port_number",
+           "positive_float", "positive_int"]

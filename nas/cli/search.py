@@ -1,25 +1,21 @@
-"""``nas search``: check every input, run the search, print its summary and write its report."""
+"""``nas search``: its flags, handed to :func:`nas.tuning.options.prepare`; the search of
+:func:`nas.tuning.driver.run`; its summary, printed."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from nas.cli.args import (
     add_storage_argument,
-    check_data_args,
-    check_writable,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
 )
-from nas.errors import NasError, one_line
 from nas.files import shown_path
 from nas.names import (
     DEFAULT_RESULTS,
@@ -27,8 +23,6 @@ from nas.names import (
     PROGRESS_CHOICES,
     PRUNERS,
     SAMPLERS,
-    STUDY_NAME,
-    STUDY_NAME_ALLOWED,
 )
 
 
@@ -97,122 +91,35 @@ def register(commands) -> None:
     search.set_defaults(run=run_search)
 
 
-def _default_space() -> Path:
-    """The shipped default space, found from the working folder or beside the package."""
-    here = Path(DEFAULT_SPACE)
-    if here.exists():
-        return here
-    return Path(__file__).resolve().parents[2] / DEFAULT_SPACE
-
-
-def _check_local_resources(args: argparse.Namespace, space, cpus: float, gpus: float) -> None:
-    """What a trial asks for against this machine, before a private Ray is started for it
-    (Ray gets exactly these CPUs; its GPUs are the ones torch sees)."""
-    import torch
-
-    from nas.training.device import available_cpus
-    from nas.tuning.options import check_resources
-
-    check_resources(cpus, gpus, available_cpus(), torch.cuda.device_count(),
-                    holder="this machine",
-                    cpu_option=("--cpus-per-trial" if args.cpus_per_trial else
-                                f"{space.path}: trial_resources.cpu"),
-                    gpu_option=("--gpus-per-trial" if args.gpus_per_trial is not None else
-                                f"{space.path}: trial_resources.gpu"))
-
-
-def prepare_search(args: argparse.Namespace, space=None):
-    """Every input checked, the data prepared, an existing storage opened: the
-    ``SearchOptions`` a search runs with (``nas search`` and ``nas.search()`` alike).
-
-    ``space``: a loaded ``SearchSpace`` instead of ``args.space``'s file.
-    """
-    from nas.space import load_space
-
-    # Every input is checked before Ray starts.
-    if space is None:
-        space = load_space(args.space or _default_space())
-    check_data_args(args)
-    space = space.with_overrides(dataset=args.dataset, epochs=args.epochs, seed=args.seed,
-                                 sampler=args.sampler, pruner=args.pruner)
-    if args.study is not None and not STUDY_NAME.fullmatch(args.study):
-        raise NasError(f"--study {args.study}: not a usable study name; allowed: "
-                       f"{STUDY_NAME_ALLOWED} (it names a folder under --results)")
-    from nas.study.storage import check_storage, is_url, storage_for_search
-    from nas.tuning.options import SearchOptions
-
-    if not is_url(args.results):  # a URI (s3://, gs://, ...) is checked by Ray Tune itself
-        check_writable(Path(args.results) / ".probe", flag="--results")
-    storage = storage_for_search(args.storage, args.results)
-
-    # Nothing is written before every input is checked: the storage's form first (a new
-    # SQLite or journal file is created by the search itself, after Ray has started and
-    # found the resources), then the data and the resources, then the storage is opened.
-    storage_exists = check_storage(storage)
-    resources = space.trial_resources
-    cpus = args.cpus_per_trial or resources["cpu"]
-    gpus = args.gpus_per_trial if args.gpus_per_trial is not None else resources["gpu"]
-    opts = SearchOptions(
-        space=space, study_name=args.study or space.name, storage=storage,
-        results_dir=args.results if is_url(args.results) else Path(args.results),
-        trials=args.trials or space.trials, data_dir=args.data_dir, download=args.download,
-        cpus_per_trial=cpus, gpus_per_trial=gpus, max_concurrent=args.max_concurrent,
-        address=args.address, max_failures=args.max_failures,
-    )
-    from nas.tuning.cluster import callers_ray, check_address
-
-    if opts.ray_address and not callers_ray():
-        check_address(opts.ray_address)  # a cluster that answers, before anything is written
-    if not opts.ray_address:
-        from nas import data
-
-        # The data, once, here: not a failed trial per worker (a cluster's workers may
-        # see other folders than the driver, so there each trial finds its own).
-        data.prepare(space.dataset, data_dir=args.data_dir, download=args.download)
-        _check_local_resources(args, space, cpus, gpus)
-    if storage_exists:
-        opts.open_storage()  # a server or an existing file: a bad one fails before Ray starts
-    return opts
-
-
 def run_search(args: argparse.Namespace) -> int:
-    opts = prepare_search(args)
-    import optuna
+    """``nas search``: the flags handed to the one typed entry, the search run, its summary
+    printed; every rule of the search lives in :func:`nas.tuning.options.prepare`."""
+    from nas.tuning.options import prepare
 
-    from nas.tuning.driver import run_search as search
+    opts = prepare(
+        args.space, trials=args.trials, study=args.study, storage=args.storage,
+        results=args.results, seed=args.seed, epochs=args.epochs, dataset=args.dataset,
+        data_dir=args.data_dir, download=args.download, sampler=args.sampler,
+        pruner=args.pruner, cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
+        max_failures=args.max_failures, address=args.address, progress=args.progress)
+    from nas.tuning.driver import run
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines say enough
     # Started from a script, SIGINT may arrive ignored; Ctrl-C must still stop the search.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.perf_counter()
-    opts.progress = make_progress(args.progress)
-    outcome = search(opts)
+    outcome = run(opts)
     # With JSON on stdout, everything meant for a person goes to stderr.
     with contextlib.redirect_stdout(sys.stderr) if args.progress == "json" \
             else contextlib.nullcontext():
         _print_search_summary(opts, outcome, time.perf_counter() - started, args)
-        _write_search_report(opts, outcome)
+        print(outcome.report, file=sys.stderr if outcome.report_failed else sys.stdout)
     return 130 if outcome.interrupted else 0
-
-
-def make_progress(kind: str):
-    """The display a search gets: ``auto`` is live on a terminal that can redraw, else lines."""
-    from nas.tuning import progress
-
-    if kind == "auto":
-        terminal = sys.stderr.isatty() and os.environ.get("TERM", "") not in ("", "dumb")
-        kind = "live" if terminal else "lines"
-    if kind == "live":
-        from nas.tuning.live import LiveProgress
-
-        return LiveProgress(out=sys.stderr)
-    return {"lines": progress.LineProgress, "json": progress.JsonProgress,
-            "quiet": progress.QuietProgress}[kind]()
 
 
 def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespace) -> None:
     from nas.study.config import mask
-    from nas.study.queries import describe, is_retried, pareto_front, state_counts, trial_candidate
+    from nas.study.queries import is_retried, pareto_front, state_counts, trial_candidate
 
     study = outcome.study
     trials = study.get_trials(deepcopy=False)
@@ -234,7 +141,7 @@ def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespac
         attrs = best.user_attrs
         print(f"best: trial {best.number}, val {best.values[0]:.2%}"
               + (f" (test {attrs['test_accuracy']:.2%})" if "test_accuracy" in attrs else "")
-              + f": {describe(candidate)}"
+              + f": {candidate.describe()}"
               + (f"; {attrs['layers']} layers, {attrs['params']:,} parameters"
                  if "layers" in attrs else ""))
         if "checkpoint" in attrs:
@@ -256,27 +163,3 @@ def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespac
             resume.append(f"--trials {args.trials}")
         print("interrupted: finished trials are kept; resume with: " + " ".join(resume),
               file=sys.stderr)
-
-
-def _write_search_report(opts, outcome) -> None:
-    """The report of what the study holds now, and a line saying where it is."""
-    line, failed = write_search_report(opts, outcome.study)
-    print(line, file=sys.stderr if failed else sys.stdout)
-
-
-def write_search_report(opts, study) -> tuple[str, bool]:
-    """Write ``results/<study>/report.html``; the line to show, and whether it failed (a
-    failure here loses nothing already stored)."""
-    from nas.report import default_report_path, write_report
-    from nas.study.config import is_url
-
-    # The report is for the person at this machine: beside the results, or here for a URI.
-    folder = DEFAULT_RESULTS if is_url(str(opts.results_dir)) else opts.results_dir
-    path = default_report_path(folder, opts.study_name)
-    try:
-        drawn = write_report(study, path, storage_url=opts.storage)
-    except Exception as exc:  # the study is safe in its storage; 'nas report' can retry
-        return (f"warning: could not write the report ({type(exc).__name__}: "
-                f"{one_line(exc, 200)}); the study is intact, retry with: nas report --study "
-                f"{opts.study_name}"), True
-    return f"report: {shown_path(path)} ({len(drawn)} figures; open it in a browser)", False

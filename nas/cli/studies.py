@@ -110,7 +110,6 @@ def run_best(args: argparse.Namespace) -> int:
     from nas.study.queries import (
         best_trial,
         candidate_yaml,
-        describe,
         describe_depth,
         load_study,
         pareto_front,
@@ -130,7 +129,7 @@ def run_best(args: argparse.Namespace) -> int:
         retrain += f" --threads {best.user_attrs['threads']}"
     if args.export:
         out = Path(args.export)
-        check_writable(out, flag="--export")
+        check_writable(out, name="--export")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(candidate_yaml(
             candidate, name=f"{study.study_name}-trial-{best.number}",
@@ -153,11 +152,11 @@ def run_best(args: argparse.Namespace) -> int:
             depth = useful_depth(t)
             useful = f"{depth['useful_layers']}/{depth['total_layers']}" if depth else "-"
             print(f"  {t.number:>5} {t.values[0]:>7.2%} {t.values[1]:>13,.0f} {useful:>13}  "
-                  f"{describe(trial_candidate(t))}")
+                  f"{trial_candidate(t).describe()}")
     attrs = best.user_attrs
     print(f"study {study.study_name}: {'chosen' if args.trial is not None else 'best'} trial "
           f"{best.number}, val {best.values[0]:.2%}")
-    print(f"  {describe(candidate)}")
+    print(f"  {candidate.describe()}")
     if "layers" in attrs:
         print(f"  {describe_depth(best)}; {attrs['blocks']} blocks, {attrs['params']:,} "
               f"parameters, {attrs.get('seconds', 0):.1f}s")
@@ -173,7 +172,7 @@ def run_report(args: argparse.Namespace) -> int:
     url, storage = open_storage_arg(args)
     study = load_study(args.study, storage, url)
     out = Path(args.out) if args.out else default_report_path(DEFAULT_RESULTS, study.study_name)
-    check_writable(out, flag="--out")
+    check_writable(out, name="--out")
     drawn = write_report(study, out, storage_url=url)
     if args.json:
         print(json.dumps({"study": study.study_name, "report": str(out), "figures": drawn,

@@ -81,10 +81,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     progress = epoch_printer(candidate.epochs)
 
-    print(f"training {candidate.block}/{candidate.shortcut} "
-          f"{'x'.join(map(str, candidate.stage_depths))} blocks, width {candidate.width} on "
-          f"{candidate.dataset} ({len(splits.train_x)} train / {len(splits.val_x)} val images) "
-          f"for {candidate.epochs} epochs on {device}", file=sys.stderr, flush=True)
+    print(f"training {candidate.describe(training=False)} on {candidate.dataset} "
+          f"({len(splits.train_x)} train / {len(splits.val_x)} val images) for "
+          f"{candidate.epochs} epochs on {device}", file=sys.stderr, flush=True)
     result = train(candidate, splits, report=progress, device=device, threads=args.threads)
     if args.save:
         save_checkpoint(args.save, result.model, splits, extra={"result": result.to_dict()})

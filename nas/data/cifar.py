@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from nas.data.download import fetch_dataset
-from nas.data.errors import HOW_TORCHVISION, DataError, not_found
+from nas.data.errors import DataError, how_torchvision, not_found
 from nas.data.splits import Splits, split_official
 from nas.errors import one_line
 
@@ -125,7 +125,7 @@ def cifar_paths(name: str, root: Path, download: bool) -> list[Path]:
         fetch_dataset(name, root)
     for path in paths:
         if not path.is_file():
-            raise not_found(name, path, HOW_TORCHVISION)
+            raise not_found(name, path, how_torchvision())
     return paths
 
 

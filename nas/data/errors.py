@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nas.errors import NasError
+from nas.errors import NasError, option
 
 
 class DataError(NasError):
@@ -20,4 +20,7 @@ def not_found(name: str, path: Path, how: str) -> DataError:
     return DataError(f"{name} not found: looked for {path}; {how}")
 
 
-HOW_TORCHVISION = "pass --data-dir DIR holding torchvision's layout, or --download to fetch it"
+def how_torchvision() -> str:
+    """How to get a torchvision dataset, in the words of the caller (flags or parameters)."""
+    return (f"pass {option('data_dir')} DIR holding torchvision's layout, or "
+            f"{option('download')} to fetch it")

@@ -14,13 +14,13 @@ import torch
 
 from nas.data.errors import DataError, not_found
 from nas.data.splits import Splits, split_three_way
-from nas.errors import one_line
+from nas.errors import one_line, option
 
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 
 
 def imagefolder_classes(root: Path) -> list[str]:
-    how = "pass --data-dir DIR holding one subfolder of images per class"
+    how = f"pass {option('data_dir')} DIR holding one subfolder of images per class"
     if not root.is_dir():
         raise not_found("imagefolder", root, how)
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))

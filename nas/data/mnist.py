@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from nas.data.download import DOWNLOADS, MNIST_FILES, fetch
-from nas.data.errors import HOW_TORCHVISION, DataError, not_found
+from nas.data.errors import DataError, how_torchvision, not_found
 from nas.data.splits import Splits, split_official
 from nas.errors import one_line
 
@@ -91,7 +91,7 @@ def mnist_paths(name: str, root: Path, download: bool) -> list[Path]:
         paths = [_find_idx(raw_dir, stem) for stem in MNIST_FILES]
     for stem, path in zip(MNIST_FILES, paths, strict=True):
         if path is None:
-            raise not_found(name, raw_dir / f"{stem}[.gz]", HOW_TORCHVISION)
+            raise not_found(name, raw_dir / f"{stem}[.gz]", how_torchvision())
     return paths  # type: ignore[return-value]
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import optuna
 
+from nas.errors import one_line
+from nas.files import shown_path
 from nas.report.info import (
     block_shortcut_info,
     depth_info,
@@ -37,7 +39,7 @@ from nas.report.plots import (
     plot_params,
 )
 from nas.study.config import mask
-from nas.study.queries import describe, pareto_front, state_counts, trial_candidate
+from nas.study.queries import pareto_front, state_counts, trial_candidate
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,20 @@ def default_report_path(results_dir: str | Path, study_name: str) -> Path:
     return Path(results_dir) / study_name / "report.html"
 
 
+def write_search_report(study: optuna.Study, results_dir: str | Path, study_name: str,
+                        storage_url: str) -> tuple[str, bool]:
+    """Write ``<results_dir>/<study>/report.html`` after a search; the line to show, and
+    whether it failed (a failure here loses nothing already stored)."""
+    path = default_report_path(results_dir, study_name)
+    try:
+        drawn = write_report(study, path, storage_url=storage_url)
+    except Exception as exc:  # noqa: BLE001 - the study is safe in its storage; retry later
+        return (f"warning: could not write the report ({type(exc).__name__}: "
+                f"{one_line(exc, 200)}); the study is intact, retry with: nas report --study "
+                f"{study_name}"), True
+    return f"report: {shown_path(path)} ({len(drawn)} figures; open it in a browser)", False
+
+
 def write_report(study: optuna.Study, path: str | Path, storage_url: str = "") -> list[str]:
     """Write the self-contained HTML report; return the ids of the figures drawn."""
     path = Path(path)
@@ -152,7 +168,7 @@ def _summary_html(study: optuna.Study, storage_url: str) -> str:
             text += f", test {attrs['test_accuracy']:.2%}"
         rows.append(("best", text))
         if "candidate" in attrs:
-            rows.append(("candidate", describe(trial_candidate(best))))
+            rows.append(("candidate", trial_candidate(best).describe()))
         if "useful_layers" in attrs:
             rows.append(("useful depth", f"{attrs['useful_layers']} of {attrs['total_layers']} "
                                          f"layers ({attrs['useful_blocks']} of "

@@ -1,10 +1,12 @@
 """Search-space and candidate files: load, validate, suggest.
 
-A space file (DESIGN.md) names fixed values and searched ranges under ``space:``; a
-candidate file is the same format with every value fixed. The package is split by job:
-reader.py reads YAML safely, checks.py holds the value checks, model.py the validated
-:class:`SearchSpace`, parser.py the validation. Optuna is imported only where a
-candidate is suggested or a sampler built, never to load a file.
+A space file (docs/design.md, "Files") names fixed values and searched ranges under
+``space:``; a candidate file is the same format with every value fixed. The package is
+split by job: reader.py reads YAML safely, checks.py holds the value checks,
+algorithm_options.py what each sampler and pruner accepts, model.py the validated
+:class:`SearchSpace`, parser.py the validation. Nothing here imports Optuna or
+``nas.study``: a trial is duck-typed where a candidate is suggested, and the Optuna
+objects are built in :mod:`nas.study.algorithms` from the names this package checked.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nas.candidate import Candidate
-from nas.errors import NasError
+from nas.errors import NasError, option
+from nas.space.algorithm_options import PRUNER_OPTIONS
 from nas.space.checks import CONDITIONS, SPACE_PARAMS, SpaceError
 
 if TYPE_CHECKING:
@@ -122,9 +123,6 @@ class SearchSpace:
         A new seed also seeds the sampler; a sampler named on its own gets the run's seed
         (not the file's sampler options); a pruner that needs options cannot be named alone.
         """
-        # Imported here: the table imports this module (for the grid), not the other way.
-        from nas.study.algorithms import PRUNER_TABLE
-
         changes: dict[str, Any] = {}
         if dataset is not None:
             changes["dataset"] = dataset
@@ -136,9 +134,9 @@ class SearchSpace:
         if sampler is not None:
             changes["sampler"] = {"name": sampler, "seed": changes.get("seed", self.seed)}
         if pruner is not None:
-            algorithm = PRUNER_TABLE.get(pruner)
+            algorithm = PRUNER_OPTIONS.get(pruner)
             if algorithm is not None and algorithm.required:
-                raise NasError(f"--pruner {pruner}: needs options; set it in the space "
+                raise NasError(f"{option('pruner')} {pruner}: needs options; set it in the space "
                                "file's pruner: section")
             changes["pruner"] = {"name": pruner}
         return dataclasses.replace(self, **changes)

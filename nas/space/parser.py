@@ -1,9 +1,9 @@
 """Validating a parsed space or candidate file into a :class:`SearchSpace`.
 
 Validation is complete and each mistake is one line naming the file, the field, what
-was given and what is allowed (DESIGN.md), so a bad file fails before Ray, torch or
-Optuna start. The sampler and pruner options are checked against the same table the
-search builds them from (nas/study/algorithms.py).
+was given and what is allowed (docs/design.md, "Files"), so a bad file fails before Ray,
+torch or Optuna start. The sampler and pruner options are checked against the rows of
+:mod:`nas.space.algorithm_options`, the names the search builds them by.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from nas.names import (
     STUDY_NAME,
     STUDY_NAME_ALLOWED,
 )
+from nas.space.algorithm_options import PRUNER_OPTIONS, SAMPLER_OPTIONS, AlgorithmOptions
 from nas.space.checks import (
     SPACE_PARAMS,
     Bad,
@@ -36,10 +37,6 @@ from nas.space.checks import (
 )
 from nas.space.model import Choice, Fixed, FloatRange, IntRange, Param, SearchSpace
 from nas.space.reader import read_yaml
-
-# The module, not its names: algorithms.py imports this package (its checks and the
-# model), so its tables are looked up when a file is parsed, not when this is imported.
-from nas.study import algorithms
 
 _TOP_LEVEL = (
     "name", "dataset", "metric", "epochs", "trials", "seed", "space", "sampler", "pruner",
@@ -74,7 +71,7 @@ class _Validator:
                 raise self.fail(_join(field_name, key), _unknown_key(key, known))
         return value
 
-    def options(self, field_name: str, value: Any, tables: dict[str, algorithms.Algorithm],
+    def options(self, field_name: str, value: Any, tables: dict[str, AlgorithmOptions],
                 names: tuple[str, ...], default: str) -> dict[str, Any]:
         """A sampler or pruner mapping: ``name`` plus that algorithm's own options."""
         if isinstance(value, str):
@@ -218,9 +215,9 @@ def parse_space(data: Any, path: str, text: str = "") -> SearchSpace:
         trials=v.value("trials", data.get("trials", 20), int_check(1, 1000000)),
         seed=v.value("seed", data.get("seed", 0), int_check(0, 2**31 - 1)),
         params=params,
-        sampler=v.options("sampler", data.get("sampler", {}), algorithms.SAMPLER_TABLE,
+        sampler=v.options("sampler", data.get("sampler", {}), SAMPLER_OPTIONS,
                           SAMPLERS, "tpe"),
-        pruner=v.options("pruner", data.get("pruner", {}), algorithms.PRUNER_TABLE,
+        pruner=v.options("pruner", data.get("pruner", {}), PRUNER_OPTIONS,
                          PRUNERS, "median"),
         trial_resources={
             "cpu": v.value("trial_resources.cpu", trial_resources.get("cpu", 1),
@@ -274,7 +271,7 @@ def load_space(path: str | Path) -> SearchSpace:
     """Read and validate a space file.
 
     Args:
-        path: a YAML space file (see the README's "Space and candidate files").
+        path: a YAML space file (see docs/files.md, "Space and candidate files").
 
     Returns:
         The ``SearchSpace``: what ``nas.search`` searches.

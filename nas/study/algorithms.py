@@ -1,41 +1,31 @@
-"""Every sampler and pruner a space file may name, in one table per kind.
+"""The Optuna sampler and pruner behind each name a space file may use.
 
-A row says what options the algorithm takes (with the check each value must pass),
-which of them are required, and how to build the Optuna object. The space parser
-validates ``sampler:`` and ``pruner:`` against these rows and the search builds from
-the same rows, so adding an algorithm is one row here (and its name in nas.names).
-Parsing a space must not import Optuna: it is imported only inside the builders.
+What each accepts (its options, their checks, the required ones) is plain data in
+:mod:`nas.space.algorithm_options`, which the space parser validates against; here are
+only the builders, keyed by the same names, so the study depends on the space and never
+the other way. Optuna is imported only inside :func:`make_sampler` and :func:`make_pruner`.
 """
 
 from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from nas.space.checks import Check, SpaceError, bool_check, float_check, int_check
+from nas.space.checks import SpaceError
 from nas.space.model import Choice, FloatRange, IntRange, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
 
-
-@dataclass(frozen=True)
-class Algorithm:
-    """One sampler or pruner: how to build it, its options and their checks, which are
-    required. ``build(optuna, options, context...)`` gets the validated options (the
-    sampler's with its seed filled in); a check of None marks an option the parser
-    validates itself (a patient pruner's ``wrapped`` pruner)."""
-
-    build: Callable[..., Any]
-    options: Mapping[str, Check | None] = field(default_factory=dict)
-    required: tuple[str, ...] = ()
+# A builder gets Optuna, the validated options (a sampler's with its seed filled in) and
+# its context: (space, concurrent trials) for a sampler, (epochs) for a pruner.
+Builder = Callable[..., Any]
 
 
-def _plain(kind: str, class_name: str) -> Callable[..., Any]:
+def _plain(kind: str, class_name: str) -> Builder:
     """A builder that passes the options straight to ``optuna.<kind>.<class_name>``."""
     def build(optuna: ModuleType, options: dict[str, Any], *_: Any) -> Any:
         return getattr(getattr(optuna, kind), class_name)(**options)
@@ -59,18 +49,12 @@ def _grid(optuna: ModuleType, options: dict[str, Any], space: SearchSpace,
     return SearchGridSampler(grid_of(space), **options)
 
 
-_ints = int_check(0)
-_pos_ints = int_check(1)
-SAMPLER_TABLE: dict[str, Algorithm] = {
-    "tpe": Algorithm(_tpe, {"seed": _ints, "n_startup_trials": _ints,
-                            "multivariate": bool_check, "shortest_first": bool_check}),
-    "random": Algorithm(_plain("samplers", "RandomSampler"),
-                        {"seed": _ints, "shortest_first": bool_check}),
-    "grid": Algorithm(_grid, {"seed": _ints}),
-    "gp": Algorithm(_plain("samplers", "GPSampler"),
-                    {"seed": _ints, "n_startup_trials": _ints, "shortest_first": bool_check}),
-    "nsga2": Algorithm(_plain("samplers", "NSGAIISampler"),
-                       {"seed": _ints, "population_size": int_check(2)}),
+SAMPLER_BUILDERS: dict[str, Builder] = {
+    "tpe": _tpe,
+    "random": _plain("samplers", "RandomSampler"),
+    "grid": _grid,
+    "gp": _plain("samplers", "GPSampler"),
+    "nsga2": _plain("samplers", "NSGAIISampler"),
 }
 
 
@@ -90,27 +74,14 @@ def _patient(optuna: ModuleType, options: dict[str, Any], epochs: int) -> Any:
         return optuna.pruners.PatientPruner(inner, **options)
 
 
-_WARMUP = {"n_startup_trials": _ints, "n_warmup_steps": _ints, "interval_steps": _pos_ints}
-PRUNER_TABLE: dict[str, Algorithm] = {
-    "none": Algorithm(_plain("pruners", "NopPruner")),
-    "median": Algorithm(_plain("pruners", "MedianPruner"), {**_WARMUP, "n_min_trials": _pos_ints}),
-    "percentile": Algorithm(
-        _plain("pruners", "PercentilePruner"),
-        {**_WARMUP, "n_min_trials": _pos_ints, "percentile": float_check(0.0, 100.0)},
-        required=("percentile",)),
-    "successive-halving": Algorithm(_plain("pruners", "SuccessiveHalvingPruner"), {
-        "min_resource": _pos_ints, "reduction_factor": int_check(2),
-        "min_early_stopping_rate": _ints,
-    }),
-    "hyperband": Algorithm(_hyperband, {
-        "min_resource": _pos_ints, "max_resource": _pos_ints, "reduction_factor": int_check(2),
-    }),
-    "threshold": Algorithm(_plain("pruners", "ThresholdPruner"), {
-        "lower": float_check(), "upper": float_check(),
-        "n_warmup_steps": _ints, "interval_steps": _pos_ints,
-    }),
-    "patient": Algorithm(_patient, {"patience": _ints, "min_delta": float_check(0.0),
-                                    "wrapped": None}, required=("patience",)),
+PRUNER_BUILDERS: dict[str, Builder] = {
+    "none": _plain("pruners", "NopPruner"),
+    "median": _plain("pruners", "MedianPruner"),
+    "percentile": _plain("pruners", "PercentilePruner"),
+    "successive-halving": _plain("pruners", "SuccessiveHalvingPruner"),
+    "hyperband": _hyperband,
+    "threshold": _plain("pruners", "ThresholdPruner"),
+    "patient": _patient,
 }
 
 
@@ -135,9 +106,9 @@ def make_sampler(space: SearchSpace, concurrent: int = 1,
     name = options.pop("name")
     options["seed"] = _mixed_seed(options.pop("seed", space.seed), history)
     options.pop("shortest_first", None)  # resnas's, not Optuna's: see nas.study.startup
-    if name not in SAMPLER_TABLE:
+    if name not in SAMPLER_BUILDERS:
         raise AssertionError(f"unvalidated sampler {name}")
-    return SAMPLER_TABLE[name].build(optuna, options, space, concurrent)
+    return SAMPLER_BUILDERS[name](optuna, options, space, concurrent)
 
 
 def _mixed_seed(seed: int | None, history: int) -> int | None:
@@ -153,9 +124,9 @@ def make_pruner(spec: dict[str, Any], epochs: int) -> optuna.pruners.BasePruner:
 
     options = dict(spec)
     name = options.pop("name")
-    if name not in PRUNER_TABLE:
+    if name not in PRUNER_BUILDERS:
         raise AssertionError(f"unvalidated pruner {name}")
-    return PRUNER_TABLE[name].build(optuna, options, epochs)
+    return PRUNER_BUILDERS[name](optuna, options, epochs)
 
 
 def grid_of(space: SearchSpace) -> dict[str, list[Any]]:

@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from nas.errors import NasError
+from nas.errors import NasError, option
 from nas.names import DEFAULT_STORAGE
 
 HEARTBEAT_ENV = "RESNAS_HEARTBEAT_S"
@@ -62,12 +62,12 @@ def _seconds_setting(name: str, default: int) -> int:
 def sqlite_file(url: str) -> Path:
     db = url.split(":///", 1)[1] if ":///" in url else ""
     if not db or db == ":memory:":
-        raise StorageError(f"--storage {mask(url)}: needs a file, e.g. {DEFAULT_STORAGE}")
+        raise StorageError(f"{option('storage')} {mask(url)}: needs a file, e.g. {DEFAULT_STORAGE}")
     return Path(db)
 
 
 def unknown_database(url: str, scheme: str) -> StorageError:
-    return StorageError(f"--storage {mask(url)}: unknown database '{scheme}'; allowed: "
+    return StorageError(f"{option('storage')} {mask(url)}: unknown database '{scheme}'; allowed: "
                         f"{', '.join(KNOWN_DIALECTS)} URLs (e.g. {DEFAULT_STORAGE}) or a "
                         "journal file path")
 
@@ -76,5 +76,5 @@ def make_parent(path: Path, shown: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StorageError(f"--storage {mask(shown)}: cannot create folder {path.parent} "
+        raise StorageError(f"{option('storage')} {mask(shown)}: cannot create folder {path.parent} "
                            f"({exc.strerror})") from None

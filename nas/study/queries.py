@@ -12,7 +12,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.candidate import Candidate
-from nas.errors import NasError
+from nas.errors import NasError, option
 from nas.study.config import mask
 from nas.study.recovery import RETRIED
 
@@ -51,10 +51,10 @@ def load_study(name: str | None, storage: Any, storage_url: str) -> optuna.Study
             raise NasError(f"no study in {mask(storage_url)}; run 'nas search' first")
         else:
             raise NasError(f"{mask(storage_url)} holds {len(names)} studies; pick one with "
-                           f"--study: {', '.join(sorted(names))}")
+                           f"{option('study')}: {', '.join(sorted(names))}")
     if name not in names:
         known = ", ".join(sorted(names)) or "none"
-        raise NasError(f"--study {name}: not in {mask(storage_url)}; allowed: {known}")
+        raise NasError(f"{option('study')} {name}: not in {mask(storage_url)}; allowed: {known}")
     return optuna.load_study(study_name=name, storage=storage)
 
 
@@ -79,7 +79,7 @@ def best_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
     if number is not None:
         trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
         if not trials or trials[0].state != TrialState.COMPLETE:
-            raise NasError(f"--trial {number}: no complete trial {number} in study "
+            raise NasError(f"{option('trial')} {number}: no complete trial {number} in study "
                            f"'{study.study_name}'")
         return trials[0]
     front = pareto_front(study)
@@ -108,13 +108,6 @@ def candidate_yaml(candidate: Candidate, name: str, comment: str = "") -> str:
     top["space"] = values
     header = "".join(f"# {line}\n" for line in comment.splitlines())
     return header + yaml.safe_dump(top, sort_keys=False)
-
-
-def describe(candidate: Candidate) -> str:
-    depth = "x".join(map(str, candidate.stage_depths))
-    return (f"{candidate.block}/{candidate.shortcut}, {depth} blocks, width {candidate.width}, "
-            f"lr {candidate.lr:.3g}, weight decay {candidate.weight_decay:.2g}, "
-            f"batch {candidate.batch_size or 'auto'}")
 
 
 def useful_depth(trial: FrozenTrial) -> dict[str, Any] | None:

@@ -11,9 +11,9 @@ is retried when another driver creates its tables at the same moment.
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import re
-import sys
 import threading
 import time
 import warnings
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import optuna
 
-from nas.errors import one_line
+from nas.errors import one_line, option
 from nas.study._optuna import RDB_PRIVATE_CALLS
 from nas.study.config import (
     GRACE_BEATS,
@@ -72,7 +72,7 @@ def open_rdb(url: str, create: bool = True,
     if dialect == "sqlite":
         db = sqlite_file(url)
         if not create and not db.is_file():
-            raise StorageError(f"--storage {mask(url)}: no such database file")
+            raise StorageError(f"{option('storage')} {mask(url)}: no such database file")
         make_parent(db, url)
         # Several processes may write one file: wait on locks instead of failing.
         engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
@@ -96,7 +96,8 @@ def open_rdb(url: str, create: bool = True,
             package = _PIP.get(module or "", module or "the driver of this URL")
             extra = " (or the 'postgres' extra: pip install 'resnas[postgres]')" \
                 if module in ("psycopg2", "psycopg") else ""
-            raise StorageError(f"--storage {mask(url)}: the database driver is not installed "
+            raise StorageError(f"{option('storage')} {mask(url)}: the database driver is not "
+                               "installed "
                                f"(no module {module or '?'}); pip install {package} into "
                                f".venv{extra}") from None
         except Exception as exc:  # noqa: BLE001 - connection and URL errors alike
@@ -107,7 +108,7 @@ def open_rdb(url: str, create: bool = True,
                 # Another driver is creating the same tables right now; they exist next time.
                 time.sleep(0.2 + random.random() * attempt)
                 continue
-            raise StorageError(f"--storage {mask(url)}: cannot open "
+            raise StorageError(f"{option('storage')} {mask(url)}: cannot open "
                                f"({mask(reason[:200])})") from None
         return storage
     raise AssertionError("not reached")
@@ -154,7 +155,7 @@ class RDBStorage(optuna.storages.RDBStorage):
                     _OUTAGE.begin(self.shown, reason, wait)
                 if now >= deadline:
                     raise StorageError(
-                        f"--storage {self.shown}: unreachable for {wait} s "
+                        f"{option('storage')} {self.shown}: unreachable for {wait} s "
                         f"({reason}); what the study holds is kept: run the same command again "
                         f"once the server is back (or wait longer with {WAIT_ENV})") from None
                 time.sleep(min(2.0, deadline - now))
@@ -171,7 +172,8 @@ class RDBStorage(optuna.storages.RDBStorage):
     def __setstate__(self, state: dict) -> None:
         url = _PASSWORDS.get(state["url"])
         if url is None and ":***@" in state["url"]:
-            raise StorageError(f"--storage {state['url']}: a saved copy of this storage holds "
+            raise StorageError(f"{option('storage')} {state['url']}: a saved copy of this "
+                               "storage holds "
                                "no password; open it again from its URL")
         super().__setstate__({**state, "url": url or state["url"]})
         self._after_engine()
@@ -230,6 +232,12 @@ def _connection_lost(exc: BaseException) -> str | None:
     return None
 
 
+# Library code writes nothing to stderr itself: a search forwards this logger to its
+# progress channel (nas.tuning.progress.forward_logs), and elsewhere Python's last-resort
+# handler prints the line as it is, unless the caller configured logging.
+_log = logging.getLogger(__name__)
+
+
 class _Outage:
     """Says once when a database server went away, and once when it is back."""
 
@@ -241,14 +249,14 @@ class _Outage:
         with self.lock:
             if self.since is None:
                 self.since = time.monotonic()
-                print(f"nas: storage {url} unreachable ({reason}); waiting up to {wait} s "
-                      "for it", file=sys.stderr, flush=True)
+                _log.warning("nas: storage %s unreachable (%s); waiting up to %s s for it",
+                             url, reason, wait)
 
     def end(self, url: str) -> None:
         with self.lock:
             if self.since is not None:
-                print(f"nas: storage {url} reachable again after "
-                      f"{time.monotonic() - self.since:.0f} s", file=sys.stderr, flush=True)
+                _log.warning("nas: storage %s reachable again after %.0f s", url,
+                             time.monotonic() - self.since)
                 self.since = None
 
 
@@ -280,9 +288,10 @@ def _serialize_transactions(engine, url: str) -> None:
     def on_error(context) -> None:
         error = context.original_exception
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
-            raise StorageError(f"--storage {url}: the database stayed locked by another process "
+            raise StorageError(f"{option('storage')} {url}: the database stayed locked by "
+                               "another process "
                                f"for {SQLITE_TIMEOUT_S} s; for several drivers at once use "
-                               "PostgreSQL (--storage postgresql://...)")
+                               f"PostgreSQL ({option('storage')} postgresql://...)")
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)

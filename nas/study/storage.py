@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import optuna
 
+from nas.errors import option
 from nas.files import nearest_existing
 from nas.names import DEFAULT_RESULTS, DEFAULT_STORAGE
 from nas.study.config import (
@@ -60,17 +61,19 @@ def check_storage(storage: str) -> bool:
         path = Path(storage)
     try:
         if path.is_dir():
-            raise StorageError(f"--storage {mask(storage)}: is a folder; allowed: a file path "
+            raise StorageError(f"{option('storage')} {mask(storage)}: is a folder; allowed: a "
+                               "file path "
                                "or an SQLAlchemy URL")
         if path.exists():
             return True
         folder = nearest_existing(path.parent)  # it must let us make the rest
         writable = folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
     except OSError as exc:  # e.g. a folder on the way that we may not look into
-        raise StorageError(f"--storage {mask(storage)}: cannot use {path} "
+        raise StorageError(f"{option('storage')} {mask(storage)}: cannot use {path} "
                            f"({exc.strerror or exc})") from None
     if not writable:
-        raise StorageError(f"--storage {mask(storage)}: cannot create {path}: {folder} is not "
+        raise StorageError(f"{option('storage')} {mask(storage)}: cannot create {path}: "
+                           f"{folder} is not "
                            "a writable folder")
     return False
 
@@ -91,9 +94,10 @@ def open_storage(storage: str, create: bool = True,
         return open_rdb(storage, create, heartbeats)
     path = Path(storage)
     if not create and not path.is_file():
-        raise StorageError(f"--storage {storage}: no such journal file")
+        raise StorageError(f"{option('storage')} {storage}: no such journal file")
     if path.is_dir():
-        raise StorageError(f"--storage {storage}: is a folder; allowed: a journal file path "
+        raise StorageError(f"{option('storage')} {storage}: is a folder; allowed: a journal "
+                           "file path "
                            "or an SQLAlchemy URL")
     make_parent(path, storage)
     from optuna.storages.journal import JournalFileBackend
@@ -101,11 +105,12 @@ def open_storage(storage: str, create: bool = True,
     try:
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     except Exception as exc:  # noqa: BLE001 - any failure here is a bad path for the user
-        raise StorageError(f"--storage {storage}: cannot open journal file ({exc})") from None
+        raise StorageError(f"{option('storage')} {storage}: cannot open journal file "
+                           f"({exc})") from None
 
 
 def _empty() -> StorageError:
-    return StorageError("--storage is empty; allowed: an SQLAlchemy URL such as "
+    return StorageError(f"{option('storage')} is empty; allowed: an SQLAlchemy URL such as "
                         f"{DEFAULT_STORAGE} or a journal file path")
 
 

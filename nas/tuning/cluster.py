@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from nas.errors import NasError, one_line
+from nas.errors import NasError, one_line, option
 
 # What a search sets while it runs; each is put back when it ends, a user's own value wins.
 _SEARCH_ENVIRONMENT = {
@@ -68,7 +68,7 @@ def _start(ray, address: str | None, cpus: int, say) -> bool:
         try:
             ray.init(address=address, **common)
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise NasError(f"--address {address}: cannot join the Ray cluster "
+            raise NasError(f"{option('address')} {address}: cannot join the Ray cluster "
                            f"({one_line(exc, 200)})") from None
         return True
     notice = other_cluster_notice()
@@ -88,7 +88,7 @@ def other_cluster_notice() -> str | None:
     if _answers(address):
         return (f"note: a Ray cluster already runs on this machine ({address}); this search "
                 "starts its own private Ray on 127.0.0.1 and leaves that one alone "
-                "(--address auto joins it instead)")
+                f"({option('address')} auto joins it instead)")
     return (f"note: Ray's address file {path} names {address}, where no cluster answers "
             "(left by a stopped cluster); ignored: this search starts its own private Ray")
 
@@ -113,9 +113,10 @@ def check_address(address: str) -> bool:
     if not _answers(target):
         where = (f"Ray's address file {_address_file()} names {target}, where" if
                  address == "auto" else "at this address")
-        raise NasError(f"--address {address}: {where} no Ray cluster answers; allowed: a "
+        raise NasError(f"{option('address')} {address}: {where} no Ray cluster answers; allowed: a "
                        "running cluster's host:port ('ray start --head' prints it), 'auto' "
-                       "for the one 'ray start' last started here, or no --address for a "
+                       f"for the one 'ray start' last started here, or no {option('address')} "
+                       "for a "
                        "private Ray")
     host, _, port = target.rpartition(":")
     if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):

@@ -1,34 +1,45 @@
-"""``nas search``'s driver: open the study on Ray (:mod:`nas.tuning.cluster`), let Ray
-Tune run the trials.
+"""``nas search``'s driver: open the study, run the trials on Ray Tune, write the report.
 
-Ray Tune runs each candidate's training as a trial (:mod:`nas.tuning.trial`);
-an Optuna study samples, prunes and records them (:mod:`nas.tuning.tune`).
-Ray is imported inside :func:`run_search`, after every input was checked and
-after a private Ray has been told to stay on 127.0.0.1.
+:func:`run` is the search of :func:`nas.tuning.options.prepare`'s options, for the command
+line and ``nas.search()`` alike. It starts or joins Ray (:mod:`nas.tuning.cluster`),
+opens the study with its sampler and pruner, and lets Ray Tune run each candidate's
+training as a trial (:mod:`nas.tuning.trial`) while the searcher
+(:mod:`nas.tuning.searcher`) asks and tells the study and hands each event to the
+display (:mod:`nas.tuning.progress`). Ray is imported inside :func:`run`, after every
+input was checked and after a private Ray has been told to stay on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 
 import nas
-from nas.errors import NasError
+from nas.errors import NasError, option
 from nas.study.algorithms import grid_size, make_pruner, make_sampler
 from nas.study.config import is_url, mask
 from nas.study.queries import count_finished
 from nas.study.recovery import heartbeats, recover_stale_trials
-from nas.study.startup import enqueue_startup
+from nas.study.startup import enqueue_startup, startup_size
 from nas.tuning.options import SearchOptions, SearchOutcome, concurrency
+from nas.tuning.progress import SearchStart, forward_logs
 
 
 def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
+    """The study, created or resumed, with its sampler (built once) and pruner."""
     space = opts.space
     storage = opts.open_storage()
-    sampler = make_sampler(space, concurrent)
+    held = _trials_held(storage, opts.study_name)
+    # The sampler is seeded past what the study will hold when it first samples: the
+    # trials of earlier runs, or for a fresh study the start-up design queued before it
+    # (nas.study.algorithms.make_sampler says why).
+    history = held or startup_size(space, opts.trials)
+    sampler = make_sampler(space, concurrent, history=history)
     pruner = make_pruner(space.pruner, space.epochs)
     multi = len(space.objectives) > 1
     if (multi or space.sampler["name"] == "nsga2") and space.pruner["name"] != "none":
@@ -53,9 +64,18 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
     study.set_user_attr("objectives", list(space.objectives))
     if list(study.directions) != [optuna.study.StudyDirection[d.upper()] for d in directions]:
         raise NasError(f"study '{opts.study_name}' in {mask(opts.storage)} was created with other "
-                       f"objectives; allowed: the same objectives, or a new --study name")
+                       f"objectives; allowed: the same objectives, or a new {option('study')} "
+                       "name")
     name_metrics(study, space.objectives)
     return study
+
+
+def _trials_held(storage: optuna.storages.BaseStorage, name: str) -> int:
+    """Trials of study ``name`` in ``storage`` (queued and running ones too); 0 if new."""
+    try:
+        return storage.get_n_trials(storage.get_study_id_from_name(name))
+    except KeyError:
+        return 0
 
 
 def name_metrics(study: optuna.Study, objectives: tuple[str, ...]) -> None:
@@ -69,16 +89,43 @@ def name_metrics(study: optuna.Study, objectives: tuple[str, ...]) -> None:
         study.set_metric_names(list(objectives))
 
 
-def run_search(opts: SearchOptions) -> SearchOutcome:
-    """Run trials until the study holds ``opts.trials`` finished ones."""
+def run(opts: SearchOptions) -> SearchOutcome:
+    """Run trials until the study holds ``opts.trials`` finished ones, then write the report.
+
+    A Ctrl-C (KeyboardInterrupt) stops it cleanly: finished trials are kept, running ones
+    fail and are queued again, and the outcome says ``interrupted``.
+    """
     from nas.training.device import available_cpus
     from nas.tuning.cluster import ray_session
 
     try:
-        with ray_session(opts.ray_address, available_cpus(), opts.progress.message):
-            return _run_on_ray(opts)
+        with _optuna_quiet(), forward_logs(opts.progress), \
+                ray_session(opts.ray_address, available_cpus(), opts.progress.message):
+            outcome = _run_on_ray(opts)
+            outcome.report, outcome.report_failed = _write_report(opts, outcome.study)
+            return outcome
     finally:
         opts.progress.close()
+
+
+@contextlib.contextmanager
+def _optuna_quiet() -> Iterator[None]:
+    """Optuna's per-trial INFO lines off for the search (the display says enough), the
+    caller's level back after."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(level, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def _write_report(opts: SearchOptions, study: optuna.Study) -> tuple[str, bool]:
+    from nas.report import write_search_report
+
+    # The report is for the person at this machine: beside the results, or here for a URI.
+    folder = "results" if is_url(str(opts.results_dir)) else opts.results_dir
+    return write_search_report(study, folder, opts.study_name, opts.storage)
 
 
 def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
@@ -86,8 +133,9 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
+    from nas.tuning.dashboard import DashboardWriter
+    from nas.tuning.searcher import PrunerScheduler, StorageStopper, StudySearcher
     from nas.tuning.trial import run_trial
-    from nas.tuning.tune import PrunerScheduler, StorageStopper, StudySearcher
 
     space = opts.space
     if opts.ray_address:
@@ -110,24 +158,21 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
         return SearchOutcome(study, 0, False, checkpoints, tune_dir)
 
     queued = enqueue_startup(study, space, budget)
-    # seeded past what the study holds: no candidate of an earlier run, or of the start-up
-    # design, drawn again (nas.study.algorithms.make_sampler)
-    study.sampler = make_sampler(space, concurrent, history=len(study.get_trials(deepcopy=False)))
     if queued:
         opts.progress.message(f"start-up: the first {queued} trials are random candidates, "
                               "cheapest first (sampler option shortest_first: false trains "
                               "them as drawn)")
     threads = max(1, int(opts.cpus_per_trial))
     device = "cuda" if opts.gpus_per_trial > 0 else "cpu"
-    searcher = StudySearcher(study, space, opts, budget, threads, device)
+    dashboard = DashboardWriter(study)
+    searcher = StudySearcher(study, space, opts, budget, threads, device, dashboard)
     per_trial = f"{opts.cpus_per_trial:g} CPU"
     if device == "cuda":
         per_trial += f" + {opts.gpus_per_trial:g} GPU"
-    opts.progress.search_started(
-        opts.study_name, budget, space.epochs,
-        f"searching {budget} trial(s) of '{opts.study_name}' ({space.dataset}, up to "
-        f"{space.epochs} epochs each, {concurrent} at a time, {per_trial} per trial; "
-        f"pruner {space.pruner['name']}, sampler {space.sampler['name']})")
+    opts.progress.search_started(SearchStart(
+        opts.study_name, budget, space.epochs, space.dataset, concurrent, per_trial,
+        space.pruner["name"], space.sampler["name"], len(space.objectives),
+        front=_front(study)))
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
     tuner = tune.Tuner(
         tune.with_resources(run_trial, resources),
@@ -163,11 +208,22 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
         # With the storage gone, its running trials stay RUNNING there: the next
         # search, finding this driver dead, fails them and runs their candidates again.
         abandoned = 0 if searcher.storage_error else searcher.abandon_running()
+        dashboard.close()  # the notes and the figure of every told trial, written
     if searcher.storage_error is not None:
         raise searcher.storage_error
     interrupted = interrupted or abandoned > 0
     opts.progress.search_finished(budget - searcher.budget, interrupted)
     return SearchOutcome(study, budget - searcher.budget, interrupted, checkpoints, tune_dir)
+
+
+def _front(study: optuna.Study) -> tuple[tuple[int, tuple[float, ...]], ...]:
+    """The study's best trial, or its Pareto front, before this run: what the display
+    counts from when a search resumes."""
+    try:
+        best = study.best_trials
+    except ValueError:
+        return ()
+    return tuple((t.number, tuple(t.values)) for t in best)
 
 
 def trial_folder(trial) -> str:
@@ -182,10 +238,11 @@ def warn_about_local_paths(opts: SearchOptions) -> None:
     the job's temporary copy of --working-dir): say so before hours of trials land there."""
     results = str(opts.results_dir)
     if not is_url(results) and not Path(results).is_absolute():
-        opts.progress.message(f"warning: --results {results} is a relative folder; on a "
+        opts.progress.message(f"warning: {option('results')} {results} is a relative folder; on a "
                               "cluster pass one every node reaches (an absolute shared path) "
                               "or a URI such as s3://bucket/nas")
     if opts.storage.startswith("sqlite:///") and not opts.storage.startswith("sqlite:////"):
-        opts.progress.message(f"warning: --storage {opts.storage} is a relative SQLite file; "
+        opts.progress.message(f"warning: {option('storage')} {opts.storage} is a relative "
+                              "SQLite file; "
                               "under 'ray job submit' it lands in the job's temporary folder: "
                               "use an absolute path or PostgreSQL")

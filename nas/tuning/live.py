@@ -22,7 +22,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from nas.tuning.progress import Progress
+from nas.tuning.progress import Progress, TrialEnd
 
 REFRESH_PER_SECOND = 2
 
@@ -61,7 +61,7 @@ class LiveProgress(Progress):
     def show_message(self, text: str, event: dict[str, Any]) -> None:
         self._print(text)
 
-    def show_trial_ended(self, number, kind, line, result) -> None:
+    def show_trial_ended(self, end: TrialEnd, line: str) -> None:
         self._print(line)
 
     def show_epoch(self, number: int, epoch: int, val: float) -> None:

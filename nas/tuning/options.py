@@ -1,11 +1,16 @@
-"""What a search needs beyond its space file, and what it hands back.
+"""A search's one typed entry: :func:`prepare` checks every input and gives the
+:class:`SearchOptions` that :func:`nas.tuning.driver.run` searches with.
 
-Torch- and Ray-free, so the command line can build and check a search's
-options (resources included) before anything heavy is imported.
+``nas search`` (:mod:`nas.cli.search`) parses its flags into :func:`prepare`'s keywords
+and ``nas.search()`` (:mod:`nas.api`) passes its own: the rules of a search (overrides,
+the default storage, data preparation, resources, the Ray address) live here once, and
+an error names the input as its caller wrote it (``--storage`` or ``storage``). Torch- and
+Ray-free at import, so a bad input fails before anything heavy is loaded.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -14,22 +19,29 @@ from typing import Any
 
 import optuna
 
-from nas.errors import NasError
-from nas.space import SearchSpace
-from nas.study.storage import is_url, open_storage
-from nas.tuning.progress import LineProgress
+from nas.errors import NasError, option
+from nas.files import check_data_inputs, check_writable
+from nas.names import (
+    DEFAULT_RESULTS,
+    DEFAULT_SPACE,
+    PRUNERS,
+    SAMPLERS,
+    STUDY_NAME,
+    STUDY_NAME_ALLOWED,
+)
+from nas.space import SearchSpace, load_space
+from nas.study.storage import check_storage, is_url, open_storage, storage_for_search
+from nas.tuning.progress import (
+    JsonProgress,
+    LineProgress,
+    Progress,
+    QuietProgress,
+    check_progress_kind,
+)
 
 # Results every trial reports with its last epoch and that the study keeps.
 TRIAL_ATTRS = ("epochs", "layers", "blocks", "params", "seconds", "images_per_second", "node",
                "test_accuracy", "checkpoint", "device", "gpu", "resumed_from", "restarted")
-# The useful-depth analysis of a complete trial (nas.depth), kept beside them.
-DEPTH_ATTRS = ("useful_blocks", "total_blocks", "useful_layers", "total_layers",
-               "useful_blocks_interval", "useful_layers_interval", "block_names",
-               "block_importance", "block_loss_increase", "essential", "removable",
-               "lesion_curve", "loss_curve", "gate_means", "alphas", "depth_seconds",
-               "selection_images", "held_out_images", "selection_accuracy",
-               "held_out_accuracy", "accuracy_without_removable", "held_out_curve",
-               "block_influence", "block_cka", "branch_ratio", "random_deletions")
 
 
 @dataclass
@@ -48,14 +60,9 @@ class SearchOptions:
     max_concurrent: int | None = None
     address: str | None = None
     max_failures: int = 2
-    out: Any = field(default=sys.stderr, repr=False)
-    # What the search shows while it runs (nas.tuning.progress); None: lines on ``out``.
-    progress: Any = field(default=None, repr=False)
+    # What the search shows while it runs (nas.tuning.progress).
+    progress: Progress = field(default_factory=QuietProgress, repr=False)
     _opened: Any = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.progress is None:
-            self.progress = LineProgress(out=self.out)
 
     @property
     def ray_address(self) -> str | None:
@@ -78,18 +85,151 @@ class SearchOptions:
 
 @dataclass
 class SearchOutcome:
+    """What a search leaves: the study, the trials this run finished, whether it was
+    stopped early, where its files are, and the line saying where its report is."""
+
     study: optuna.Study
     ran: int
     interrupted: bool
     checkpoints: str
     tune_dir: str
+    report: str = ""
+    report_failed: bool = False
+
+
+def prepare(space: str | Path | SearchSpace | None = None, *, trials: int | None = None,
+            study: str | None = None, storage: str | None = None,
+            results: str | Path = DEFAULT_RESULTS, seed: int | None = None,
+            epochs: int | None = None, dataset: str | None = None,
+            data_dir: str | Path | None = None, download: bool = False,
+            sampler: str | None = None, pruner: str | None = None,
+            cpus_per_trial: float | None = None, gpus_per_trial: float | None = None,
+            max_concurrent: int | None = None, max_failures: int = 2,
+            address: str | None = None,
+            progress: str | Progress = "quiet") -> SearchOptions:
+    """Every input checked, the data prepared, an existing storage opened: the options a
+    search runs with. Arguments as :func:`nas.search` documents them (None: the space
+    file's value); ``space`` None is the shipped default space.
+
+    Nothing is written before every input is checked: the storage's form first (a new
+    SQLite or journal file is created by the search itself, after Ray has started and found
+    the resources), then the data and the resources, then an existing storage is opened.
+    """
+    for name, value, low in (("trials", trials, 1), ("seed", seed, 0), ("epochs", epochs, 1),
+                             ("max_concurrent", max_concurrent, 1),
+                             ("max_failures", max_failures, 0)):
+        _check_whole(name, value, low)
+    _check_number("cpus_per_trial", cpus_per_trial, above=0.0)
+    _check_number("gpus_per_trial", gpus_per_trial, at_least=0.0)
+    for name, value, allowed in (("sampler", sampler, SAMPLERS), ("pruner", pruner, PRUNERS)):
+        if value is not None and value not in allowed:
+            raise NasError(f"{option(name)}: got {value!r}; allowed: {', '.join(allowed)}")
+    if isinstance(progress, str):
+        check_progress_kind(progress)  # now; the display itself starts once all is checked
+    check_data_inputs(dataset, data_dir)
+    if not isinstance(space, SearchSpace):
+        space = load_space(space if space is not None else _default_space())
+    space = space.with_overrides(dataset=dataset, epochs=epochs, seed=seed,
+                                 sampler=sampler, pruner=pruner)
+    if study is not None and not STUDY_NAME.fullmatch(study):
+        raise NasError(f"{option('study')} {study}: not a usable study name; allowed: "
+                       f"{STUDY_NAME_ALLOWED} (it names a folder under {option('results')})")
+    results = str(results)
+    if not is_url(results):  # a URI (s3://, gs://, ...) is checked by Ray Tune itself
+        check_writable(Path(results) / ".probe", option("results"))
+    storage = storage_for_search(storage, results)
+    storage_exists = check_storage(storage)
+    opts = SearchOptions(
+        space=space, study_name=study or space.name, storage=storage,
+        results_dir=results if is_url(results) else Path(results),
+        trials=trials or space.trials, data_dir=None if data_dir is None else str(data_dir),
+        download=bool(download),
+        cpus_per_trial=float(cpus_per_trial or space.trial_resources["cpu"]),
+        gpus_per_trial=float(gpus_per_trial if gpus_per_trial is not None
+                             else space.trial_resources["gpu"]),
+        max_concurrent=max_concurrent, address=address, max_failures=max_failures,
+    )
+    from nas.tuning.cluster import callers_ray, check_address
+
+    if opts.ray_address and not callers_ray():
+        check_address(opts.ray_address)  # a cluster that answers, before anything is written
+    if not opts.ray_address:
+        from nas import data
+
+        # The data, once, here: not a failed trial per worker (a cluster's workers may
+        # see other folders than the driver, so there each trial finds its own).
+        data.prepare(space.dataset, data_dir=opts.data_dir, download=opts.download)
+        _check_local_resources(opts, from_space=(cpus_per_trial is None,
+                                                 gpus_per_trial is None))
+    if storage_exists:
+        opts.open_storage()  # a server or an existing file: a bad one fails before Ray starts
+    opts.progress = make_progress(progress) if isinstance(progress, str) else progress
+    return opts
+
+
+def make_progress(kind: str) -> Progress:
+    """The display a search gets by name (``--progress``, ``nas.search(progress=...)``):
+    ``auto`` is live on a terminal that can redraw, else lines."""
+    check_progress_kind(kind)
+    if kind == "auto":
+        terminal = sys.stderr.isatty() and os.environ.get("TERM", "") not in ("", "dumb")
+        kind = "live" if terminal else "lines"
+    if kind == "live":
+        from nas.tuning.live import LiveProgress
+
+        return LiveProgress(out=sys.stderr)
+    return {"lines": LineProgress, "json": JsonProgress, "quiet": QuietProgress}[kind]()
+
+
+def _default_space() -> Path:
+    """The shipped default space, found from the working folder or beside the package."""
+    here = Path(DEFAULT_SPACE)
+    if here.exists():
+        return here
+    return Path(__file__).resolve().parents[2] / DEFAULT_SPACE
+
+
+def _check_local_resources(opts: SearchOptions, from_space: tuple[bool, bool]) -> None:
+    """What a trial asks for against this machine, before a private Ray is started for it
+    (Ray gets exactly these CPUs; its GPUs are the ones torch sees)."""
+    import torch
+
+    from nas.training.device import available_cpus
+
+    path = opts.space.path
+    check_resources(opts.cpus_per_trial, opts.gpus_per_trial, available_cpus(),
+                    torch.cuda.device_count(), holder="this machine",
+                    cpu_option=(f"{path}: trial_resources.cpu" if from_space[0]
+                                else option("cpus_per_trial")),
+                    gpu_option=(f"{path}: trial_resources.gpu" if from_space[1]
+                                else option("gpus_per_trial")))
+
+
+def _check_whole(name: str, value: Any, low: int) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < low):
+        raise NasError(f"{option(name)}: got {value!r}; allowed: an integer >= {low}")
+
+
+def _check_number(name: str, value: Any, above: float | None = None,
+                  at_least: float | None = None) -> None:
+    if value is None:
+        return
+    ok = (isinstance(value, int | float) and not isinstance(value, bool)
+          and math.isfinite(value) and (above is None or value > above)
+          and (at_least is None or value >= at_least))
+    if not ok:
+        bound = f"> {above:g}" if above is not None else f">= {at_least:g}"
+        raise NasError(f"{option(name)}: got {value!r}; allowed: a number {bound}")
 
 
 def check_resources(cpus: float, gpus: float, have_cpus: float, have_gpus: float, *,
-                    holder: str, cpu_option: str = "--cpus-per-trial",
-                    gpu_option: str = "--gpus-per-trial") -> None:
+                    holder: str, cpu_option: str | None = None,
+                    gpu_option: str | None = None) -> None:
     """What one trial asks for against what ``holder`` (this machine, the Ray cluster) has;
     the options name where the request came from (a flag or the space file)."""
+    cpu_option = cpu_option or option("cpus_per_trial")
+    gpu_option = gpu_option or option("gpus_per_trial")
     if cpus > have_cpus:
         raise NasError(f"{cpu_option} {cpus:g}: {holder} has {have_cpus:g} CPU(s) for resnas; "
                        f"allowed: at most {have_cpus:g}")
@@ -100,7 +240,7 @@ def check_resources(cpus: float, gpus: float, have_cpus: float, have_gpus: float
 
 
 def concurrency(opts: SearchOptions, cluster: dict[str, float]) -> int:
-    """How many trials run at once: what fits the cluster, capped by --max-concurrent."""
+    """How many trials run at once: what fits the cluster, capped by ``max_concurrent``."""
     check_resources(opts.cpus_per_trial, opts.gpus_per_trial, cluster.get("CPU", 0),
                     cluster.get("GPU", 0), holder="the Ray cluster")
     if opts.max_concurrent:

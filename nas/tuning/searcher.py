@@ -7,17 +7,18 @@ ask-and-tell API instead, and :class:`PrunerScheduler` asks the configured
 Optuna pruner after every reported epoch: the pruner decides, Ray stops the
 trial, and the study records it as PRUNED. Every Optuna write happens in the
 driver, and each trial is told the moment it ends, so a crash loses no
-finished trial. Only the search driver imports this module (it imports Ray).
+finished trial. The searcher tells the study and emits one event per ended trial
+(:class:`nas.tuning.progress.TrialEnd`); the display counts and words it, and the
+dashboard's extras are written off Tune's thread (:mod:`nas.tuning.dashboard`). Only the
+search driver imports this module (it imports Ray).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import signal
 import threading
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -28,15 +29,17 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
+from nas.depth.report import RESULT_KEYS as DEPTH_KEYS
 from nas.errors import one_line
-from nas.report import DEPTH_FIGURE_ID, depth_info, depth_note, plot_depth
+from nas.report import depth_note
 from nas.space import SearchSpace
 from nas.study import _optuna
 from nas.study.config import StorageError, mask
 from nas.study.recovery import DRIVER_STOPPED, PROCESS_LOST, fail_and_retry, this_driver
 from nas.testing import faults
-from nas.tuning.options import DEPTH_ATTRS, TRIAL_ATTRS, SearchOptions
-from nas.tuning.progress import QuietProgress
+from nas.tuning.dashboard import DashboardWriter
+from nas.tuning.options import TRIAL_ATTRS, SearchOptions
+from nas.tuning.progress import QuietProgress, TrialEnd
 
 
 @contextlib.contextmanager
@@ -86,7 +89,8 @@ class StudySearcher(Searcher):
     """Ask-and-tell bridge: Tune asks for configs, Optuna supplies and records them."""
 
     def __init__(self, study: optuna.Study, space: SearchSpace, opts: SearchOptions,
-                 budget: int, threads: int, device: str) -> None:
+                 budget: int, threads: int, device: str,
+                 dashboard: DashboardWriter | None = None) -> None:
         super().__init__(metric="val_accuracy", mode="max")
         self.study, self.space, self.opts = study, space, opts
         self.budget = budget
@@ -99,7 +103,7 @@ class StudySearcher(Searcher):
         self.pruned: set[str] = set()
         self.restarted: set[str] = set()  # trials whose restart from scratch was said
         self.errors: dict[str, str] = {}
-        self.counts: Counter[str] = Counter()
+        self.dashboard = dashboard  # None: no notes, no figure (tests that drive it by hand)
         self.driver = this_driver()
         # Set when the storage stayed unreachable: the search then stops, writing nothing
         self.storage_error: StorageError | None = None
@@ -112,7 +116,7 @@ class StudySearcher(Searcher):
         state = self.__dict__.copy()
         state["opts"] = replace(self.opts, storage=mask(self.opts.storage), _opened=None,
                                 progress=QuietProgress())  # a live view holds a thread
-        state["study"], state["live"] = None, {}
+        state["study"], state["live"], state["dashboard"] = None, {}, None
         return state
 
     @_until_storage_fails(Searcher.FINISHED)
@@ -184,72 +188,49 @@ class StudySearcher(Searcher):
         history = self.history.pop(trial_id, {})
         if not self.single and history:  # Optuna keeps no per-epoch values for these
             trial.set_user_attr("val_history", [history[e] for e in sorted(history)])
+        values = None
         if error and "error" not in result:
             # Not the candidate's fault: its worker died. Record why, run it again.
             trial.set_user_attr("error", self.errors.get(trial_id, "the worker died"))
             fail_and_retry(self.study, trial, PROCESS_LOST)
-            state, kind = "lost its worker; will be retried", "retried"
-            self.counts["stopped"] += 1
+            kind, reason = "retried", "lost its worker"
         elif "error" in result:
             reason = result["fail_reason"]
             trial.set_user_attr("fail_reason", reason)
             trial.set_user_attr("error", result["error"])
             self.study.tell(trial, state=TrialState.FAIL)
-            state, kind = f"failed ({reason})", "failed"
-            self.counts["failed"] += 1
+            kind = "failed"
         elif trial_id in self.pruned:
             self.study.tell(trial, state=TrialState.PRUNED)
-            state, kind = f"pruned at epoch {epochs}", "pruned"
-            self.counts["pruned"] += 1
+            kind, reason = "pruned", ""
         elif epochs >= self.space.epochs and "val_accuracy" in result:
             self.record_depth(trial, result)
-            self.study.tell(trial, [float(result[o]) for o in self.space.objectives])
-            if "useful_layers" in result:  # it reads every trial: only when it changes
-                self.update_depth_figure()
-            state, kind = "complete", "complete"
-            if "useful_layers" in result:
-                state += (f" ({result['useful_layers']} of {result['total_layers']} layers "
-                          "useful)")
-            self.counts["complete"] += 1
+            values = tuple(float(result[o]) for o in self.space.objectives)
+            self.study.tell(trial, list(values))
+            kind, reason = "complete", ""
         else:  # stopped by something other than the pruner: run it again later
             fail_and_retry(self.study, trial, DRIVER_STOPPED)
-            state, kind = "stopped; will be retried", "retried"
-            self.counts["stopped"] += 1
+            kind, reason = "retried", "stopped"
         del self.live[trial_id]
-        self.progress(trial.number, state, kind, result)
+        value = result.get("val_accuracy")
+        self.opts.progress.trial_ended(TrialEnd(
+            trial.number, kind, epochs, val_accuracy=value if isinstance(value, float) else None,
+            values=values, reason=reason, details=result))
 
     def record_depth(self, trial: optuna.Trial, result: dict) -> None:
-        """Depth figures as user attributes, and the per-block table as a dashboard note."""
+        """The useful depth as user attributes; its per-block table as a dashboard note and
+        the study's depth figure, both written off this thread."""
         if "useful_layers" not in result:
             return
-        from optuna_dashboard import save_note
-
-        attrs = {key: result[key] for key in DEPTH_ATTRS if key in result}
+        attrs = {key: result[key] for key in DEPTH_KEYS if key in result}
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        save_note(trial, depth_note(trial.number, attrs))
-
-    def update_depth_figure(self) -> None:
-        """Keep the study's nominal-against-useful-depth figure current for the dashboard."""
-        info = depth_info(self.study)
-        if info["trial"]:
-            from optuna_dashboard import save_plotly_graph_object
-
-            save_plotly_graph_object(self.study, plot_depth(info),
-                                     graph_object_id=DEPTH_FIGURE_ID)
+        if self.dashboard is not None:
+            self.dashboard.note(trial, depth_note(trial.number, attrs))
+            self.dashboard.depth_changed()
 
     def note_error(self, trial_id: str, message: str) -> None:
         self.errors[trial_id] = message
-
-    def progress(self, number: int, state: str, kind: str, result: dict) -> None:
-        """The trial's end, as a line (a log, and above the live table) and as an event."""
-        value = result.get("val_accuracy")
-        shown = f" val {value:.2%}" if isinstance(value, float) and math.isfinite(value) else ""
-        best = _best_text(self.study)
-        c = self.counts
-        line = (f"trial {number:>3} {state}{shown} | running {len(self.live)}, complete "
-                f"{c['complete']}, pruned {c['pruned']}, failed {c['failed']}{best}")
-        self.opts.progress.trial_ended(number, kind, line, result, best)
 
     def abandon_running(self) -> int:
         """Trials still open when the search stops: FAIL them, queue their candidates."""
@@ -276,6 +257,7 @@ class StorageStopper(Stopper):
     def stop_all(self) -> bool:
         return self.searcher.storage_error is not None
 
+
 class PrunerScheduler(FIFOScheduler):
     """Stops a trial when the study's Optuna pruner says so, after every epoch."""
 
@@ -293,14 +275,3 @@ class PrunerScheduler(FIFOScheduler):
         if error is not None:
             self.searcher.note_error(trial.trial_id, one_line(error, 500))
         super().on_trial_error(tune_controller, trial)
-
-
-def _best_text(study: optuna.Study) -> str:
-    if len(study.directions) > 1:
-        front = study.best_trials
-        return f" | Pareto front {len(front)} trial(s)" if front else ""
-    try:
-        best = study.best_trial
-    except ValueError:
-        return ""
-    return f" | best {best.value:.2%} (trial {best.number})"

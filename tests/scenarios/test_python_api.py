@@ -53,10 +53,11 @@ print("RESULT " + json.dumps({
     "study": study.study_name, "ray_alive": ray.is_initialized(), "same": before == after,
     "optuna_level": optuna.logging.get_verbosity(), "useful": "useful_layers" in best.user_attrs,
 }))
-try:
-    nas_again.search("search_spaces/resnet-digits.yaml", trials=0)
-except nas_again.NasError as exc:
-    print("ERROR " + str(exc))
+for bad in ({"trials": 0}, {"storage": ""}, {"sampler": "tpee"}):
+    try:
+        nas_again.search("search_spaces/resnet-digits.yaml", **bad)
+    except nas_again.NasError as exc:  # named as the caller wrote it, not as a flag
+        print("ERROR " + str(exc))
 ray.shutdown()
 """
 
@@ -84,4 +85,6 @@ def test_the_readme_python_example_returns_the_study(tmp_path) -> None:
     assert "trial   0 complete" in proc.stderr or "trial   1 complete" in proc.stderr
     assert "report: " in proc.stderr and (tmp_path / "results" / "from-python").is_dir()
     assert "ERROR trials: got 0; allowed: an integer >= 1" in proc.stdout
+    assert "ERROR storage is empty; allowed: an SQLAlchemy URL" in proc.stdout
+    assert "ERROR sampler: got 'tpee'; allowed: tpe, random, grid, gp, nsga2" in proc.stdout
     assert "Traceback" not in proc.stderr

@@ -399,22 +399,31 @@ def test_results_may_be_a_storage_uri(tmp_path) -> None:
 def test_cluster_searches_warn_about_paths_of_one_node(tmp_path) -> None:
     import io
 
+    from nas.errors import flag_names
     from nas.space import load_space
     from nas.tuning.driver import warn_about_local_paths
     from nas.tuning.options import SearchOptions
+    from nas.tuning.progress import LineProgress
 
     space = load_space(ROOT / "search_spaces" / "resnet-digits.yaml")
     out = io.StringIO()
-    warn_about_local_paths(SearchOptions(space=space, study_name="s", results_dir="results",
-                                          storage="sqlite:///results/nas.db", trials=1, out=out))
+    with flag_names():  # as `nas search` says it
+        warn_about_local_paths(SearchOptions(
+            space=space, study_name="s", results_dir="results",
+            storage="sqlite:///results/nas.db", trials=1, progress=LineProgress(out=out)))
     assert "--results results is a relative folder" in out.getvalue()
     assert "--storage sqlite:///results/nas.db is a relative SQLite file" in out.getvalue()
+    python = io.StringIO()  # as nas.search() says it: the parameter's name
+    warn_about_local_paths(SearchOptions(space=space, study_name="s", results_dir="results",
+                                          storage="sqlite:///results/nas.db", trials=1,
+                                          progress=LineProgress(out=python)))
+    assert "warning: results results is a relative folder" in python.getvalue()
     quiet = io.StringIO()
-    warn_about_local_paths(SearchOptions(space=space, study_name="s", results_dir=tmp_path,
-                                          storage=f"sqlite:///{tmp_path}/nas.db", trials=1,
-                                          out=quiet))
-    warn_about_local_paths(SearchOptions(space=space, study_name="s", results_dir="s3://b/n",
-                                          storage="postgresql://u:p@h/db", trials=1, out=quiet))
+    for results, storage in ((tmp_path, f"sqlite:///{tmp_path}/nas.db"),
+                             ("s3://b/n", "postgresql://u:p@h/db")):
+        warn_about_local_paths(SearchOptions(space=space, study_name="s", results_dir=results,
+                                              storage=storage, trials=1,
+                                              progress=LineProgress(out=quiet)))
     assert quiet.getvalue() == ""
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.errors import NasError
+from nas.errors import NasError, flag_names
 from nas.space import load_space
 
 SPACE = Path(__file__).resolve().parents[3] / "search_spaces" / "resnet-digits.yaml"
@@ -46,6 +46,9 @@ def test_a_named_pruner_replaces_the_files(space) -> None:
 @pytest.mark.parametrize("name", ["percentile", "patient"])
 def test_a_pruner_that_needs_options_cannot_be_named_alone(space, name: str) -> None:
     with pytest.raises(NasError) as info:
-        space.with_overrides(pruner=name)
-    assert str(info.value) == (f"--pruner {name}: needs options; set it in the space file's "
+        space.with_overrides(pruner=name)  # as nas.search(pruner=...) names it
+    assert str(info.value) == (f"pruner {name}: needs options; set it in the space file's "
                                "pruner: section")
+    with flag_names(), pytest.raises(NasError) as info:  # as `nas search --pruner` does
+        space.with_overrides(pruner=name)
+    assert str(info.value).startswith(f"--pruner {name}: needs options")

@@ -32,7 +32,9 @@ def test_two_copies_of_one_network_read_one_within_the_spread(digits) -> None:
 def test_a_shallower_network_reads_faster(digits) -> None:
     deep, shallow = _network(3), _network(1)  # 9 blocks against 3
     ratio = compare_speed(deep, shallow, digits.test_x)
-    assert ratio.low > 1.0, ratio.describe()
+    # The median of the paired ratios; the spread's low end widens with other work on the
+    # machine (0.73 seen under two busy cores with a 2.3x median), so it is not asserted.
+    assert ratio.ratio > 1.0, ratio.describe()
     assert ratio.describe().endswith("in 80% of 15 paired repeats)")
     assert ratio.second.images_per_second > ratio.first.images_per_second
     alone = inference_speed(shallow, digits.test_x, repeats=5)

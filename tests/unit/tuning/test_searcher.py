@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from nas.space import parse_space
 from nas.study.config import StorageError
 from nas.study.storage import open_storage
 from nas.tuning.options import SearchOptions
-from nas.tuning.tune import StudySearcher
+from nas.tuning.searcher import StudySearcher
 
 SPACE = """\
 epochs: 2
@@ -31,7 +30,7 @@ pruner: {name: median, n_startup_trials: 0, n_warmup_steps: 0}
 def searcher_for(study: optuna.Study, tmp_path: Path):
     space = parse_space(yaml.safe_load(SPACE), "s.yaml", SPACE)
     opts = SearchOptions(space=space, study_name=study.study_name, storage="mem",
-                         results_dir=tmp_path, trials=5, out=io.StringIO())
+                         results_dir=tmp_path, trials=5)
     return StudySearcher(study, space, opts, budget=5, threads=1, device="cpu")
 
 
