@@ -7,7 +7,7 @@ single lesion, the whole greedy curve, the bootstrap interval, the random
 deletions and the one-pass measures (influence, CKA). The goal is an analysis
 that costs at most 15% of the training it follows. It also prints how well each
 one-pass measure ranks the blocks as the lesion does (Spearman's rho with the
-loss rise), the evidence for what the README says of them. Needs torch and
+loss rise), the evidence for what docs/useful-depth.md says of them. Needs torch and
 scikit-learn (scipy) only; under 5 minutes on 2 CPU cores. The last line printed
 is ``ratio=<analysis seconds / training seconds>``.
 

@@ -1,4 +1,4 @@
-"""Screenshots of a report's figures, for the README: headless Chromium through Playwright.
+"""Screenshots of a report's figures, for the pages in docs/: headless Chromium through Playwright.
 
     .venv/bin/python scripts/screenshot.py results/degradation/report.html \
         depth-sweep=docs/degradation.png depth=docs/degradation-depth.png

@@ -178,7 +178,7 @@ def test_json_progress_is_one_event_per_line_matching_the_study(sweep) -> None:
 
 
 def test_tensorboard_event_files_hold_each_trials_epochs(sweep) -> None:
-    """`tensorboard --logdir results/<study>/tune` (README): one folder per trial, named by
+    """`tensorboard --logdir results/<study>/tune` (docs/report.md): one folder per trial, named by
     its study number, whose events hold the validation accuracy of every epoch."""
     tune = sweep["work"] / "results" / "sweep" / "tune"
     for number, trial in _trials(sweep["study"]).items():
