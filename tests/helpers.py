@@ -1,15 +1,23 @@
 """What several test modules share: the repository root, free ports, stopping process
-groups, an environment that fails an import, the dashboard's API. Fixtures live in
-conftest.py; this module is plain functions (``from helpers import ...``)."""
+groups, reading a process's output as it comes, the stacks of a process that hangs, an
+environment that fails an import, the dashboard's API. Fixtures live in conftest.py; this
+module is plain functions and classes (``from helpers import ...``).
+
+A test waits for what it checks (a line, a state, a file), never for a fixed time; its
+deadlines are only for what never comes, and leave room for a loaded machine, where a
+command can take many times as long as alone."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -54,22 +62,81 @@ def stop_group(proc: subprocess.Popen, sig: int = signal.SIGINT, wait: float = 2
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+class OutputReader:
+    """What a child process writes to a pipe, read by a thread of its own as it comes (the
+    child never blocks on a full pipe), so that a test can wait for a line while the child
+    runs and still have everything once it has exited."""
+
+    def __init__(self, stream) -> None:
+        self._parts: list[str] = []
+        self._ended = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        try:
+            for line in stream:
+                with self._changed:
+                    self._parts.append(line)
+                    self._changed.notify_all()
+        finally:
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
+
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self._parts)
+
+    def wait_for(self, needle: str, timeout: float) -> bool:
+        """Whether ``needle`` has appeared, waiting for it up to ``timeout`` seconds or
+        until the stream ends."""
+        with self._changed:
+            self._changed.wait_for(lambda: needle in "".join(self._parts) or self._ended,
+                                   timeout)
+            return needle in "".join(self._parts)
+
+    def rest(self, timeout: float = 60) -> str:
+        """Everything, once the stream has ended (the child has exited and closed it)."""
+        self._thread.join(timeout)
+        return self.text()
+
+
+def python_stacks(pid: int) -> str:
+    """Every thread's Python stack in a running process, for a test to show where it
+    hangs. py-spy (Ray's `default` extra installs it) reads them without stopping it;
+    faulthandler's SIGABRT does not do for a search: once a process has started Ray,
+    Ray's own handler of fatal signals has replaced faulthandler's, and prints nothing."""
+    spy = Path(sys.executable).with_name("py-spy")
+    command = str(spy) if spy.is_file() else shutil.which("py-spy")
+    if command is None:
+        return "(no py-spy here to show its stacks)"
+    try:
+        dump = subprocess.run([command, "dump", "--pid", str(pid)], capture_output=True,
+                              text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return "(py-spy did not answer in 2 minutes)"
+    return dump.stdout + dump.stderr
+
+
 def dashboard_study(port: int, server: subprocess.Popen, study_name: str) -> dict:
     """optuna-dashboard's API answer for one study (trials, objective names ...), once the
-    server answers."""
+    server answers (on a loaded machine its start alone, imports included, may take a
+    minute)."""
     base = f"http://127.0.0.1:{port}"
     studies = None
-    for _ in range(150):
+    deadline = time.monotonic() + 300
+    while studies is None:
         try:
-            with urllib.request.urlopen(f"{base}/api/studies", timeout=2) as r:
+            with urllib.request.urlopen(f"{base}/api/studies", timeout=10) as r:
                 studies = json.load(r)["study_summaries"]
-            break
         except OSError:
             assert server.poll() is None, server.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the dashboard never answered"
             time.sleep(0.2)
-    assert studies is not None, "the dashboard never answered"
     entry = next(s for s in studies if s["study_name"] == study_name)
-    with urllib.request.urlopen(f"{base}/api/studies/{entry['study_id']}", timeout=5) as r:
+    with urllib.request.urlopen(f"{base}/api/studies/{entry['study_id']}", timeout=60) as r:
         return json.load(r)
 
 

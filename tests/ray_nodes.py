@@ -82,7 +82,7 @@ class Cluster:
             timeout=60)
         return json.loads(probe.stdout.strip().splitlines()[-1]) if probe.returncode == 0 else []
 
-    def wait_for_nodes(self, new: subprocess.Popen, timeout: float = 90) -> None:
+    def wait_for_nodes(self, new: subprocess.Popen, timeout: float = 300) -> None:
         """Until the cluster counts as many live nodes as there are running node processes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

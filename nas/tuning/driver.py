@@ -134,7 +134,12 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
     from ray.tune.search import ConcurrencyLimiter
 
     from nas.tuning.dashboard import DashboardWriter
-    from nas.tuning.searcher import PrunerScheduler, StorageStopper, StudySearcher
+    from nas.tuning.searcher import (
+        DeferredCtrlC,
+        PrunerScheduler,
+        StorageStopper,
+        StudySearcher,
+    )
     from nas.tuning.trial import run_trial
 
     space = opts.space
@@ -174,6 +179,7 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
         space.pruner["name"], space.sampler["name"], len(space.objectives),
         front=_front(study)))
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
+    ctrl_c = DeferredCtrlC()
     tuner = tune.Tuner(
         tune.with_resources(run_trial, resources),
         tune_config=tune.TuneConfig(
@@ -196,11 +202,12 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
             # failures inside training are reported as results, never retried.
             failure_config=tune.FailureConfig(max_failures=opts.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[ctrl_c],
         ),
     )
     interrupted = False
     try:
-        with heartbeats(study, lambda: list(searcher.live.values())):
+        with heartbeats(study, lambda: list(searcher.live.values())), ctrl_c.armed():
             tuner.fit()
     except KeyboardInterrupt:
         interrupted = True

@@ -19,12 +19,13 @@ import contextlib
 import functools
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from ray.tune import Callback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
@@ -256,6 +257,39 @@ class StorageStopper(Stopper):
 
     def stop_all(self) -> bool:
         return self.searcher.storage_error is not None
+
+
+class DeferredCtrlC(Callback):
+    """Ctrl-C while ``tuner.fit()`` runs acts between two steps of Tune's loop (as the same
+    KeyboardInterrupt, raised from here), never in the middle of Tune's or its loggers'
+    code: one raised there can leave a lock held for good (tensorboardX's queue, whose exit
+    handler then blocks the driver's exit). A second Ctrl-C acts at once."""
+
+    pending = False
+
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach only the main thread
+            return
+
+        def note(number, frame):
+            if self.pending:
+                raise KeyboardInterrupt
+            self.pending = True
+
+        previous = signal.signal(signal.SIGINT, note)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def on_step_begin(self, iteration, trials, **info) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        self.on_step_begin(iteration, trials)
 
 
 class PrunerScheduler(FIFOScheduler):

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from helpers import ROOT, dashboard_trials, free_port, stop_group
+import sqlalchemy
+from helpers import ROOT, OutputReader, dashboard_trials, free_port, stop_group
 from optuna.trial import TrialState
 
 from nas.study import rdb
@@ -277,11 +278,11 @@ def test_dashboard_lists_the_postgres_study(pg_pair) -> None:
     assert PASSWORD not in out + err
 
 
-def _wait_for_trials(proc: subprocess.Popen, storage, ready) -> list:
+def _wait_for_trials(proc: subprocess.Popen, stderr: OutputReader, storage, ready) -> list:
     """Poll study 'pair' until ``ready(trials)`` while the search runs."""
     deadline = time.monotonic() + 300
     while True:
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert proc.poll() is None, stderr.rest()[-3000:]
         assert time.monotonic() < deadline, "the search never got there"
         with contextlib.suppress(KeyError):
             trials = optuna.load_study(study_name="pair", storage=storage).get_trials()
@@ -299,39 +300,49 @@ def _complete(trials) -> dict[int, float]:
 @pytest.mark.slow
 def test_a_search_waits_out_a_postgres_restart_and_stops_cleanly_if_it_stays_down(
         postgres, tmp_path) -> None:
-    """The server stops for a few seconds mid-search: the search waits and goes on. Then it
-    stops for longer than RESNAS_STORAGE_WAIT_S: one line, and the same command resumes."""
+    """The server stops mid-search until the search has met the outage, then comes back:
+    the search waits and goes on. Then it stops for longer than RESNAS_STORAGE_WAIT_S: one
+    line, and the same command resumes."""
     url = postgres.create_database("restart")
+    shown = url.replace(PASSWORD, "***")
     space = tmp_path / "restart.yaml"
     space.write_text(PAIR_SPACE.replace("epochs: 2", "epochs: 3").replace("trials: 3",
                                                                           "trials: 5"))
     command = [sys.executable, "-m", "nas.cli", "search", "--space", str(space), "--storage",
                url, "--results", str(tmp_path / "results"), "--max-concurrent", "2"]
+    # How long the search waits for the server, from its first failed call: the restart
+    # below (the server's start, once the search has said it waits) takes a fraction of it,
+    # even on a loaded machine.
+    wait = 20
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True,
-                            env={**os.environ, "RESNAS_STORAGE_WAIT_S": "8"})
+                            env={**os.environ, "RESNAS_STORAGE_WAIT_S": str(wait)})
+    stdout, stderr = OutputReader(proc.stdout), OutputReader(proc.stderr)
     storage = open_storage(url)
     try:
         def training(after: int):
             return lambda ts: len(_complete(ts)) > after and any(
                 t.state == TrialState.RUNNING for t in ts)
 
-        first = _complete(_wait_for_trials(proc, storage, training(0)))
+        first = _complete(_wait_for_trials(proc, stderr, storage, training(0)))
         postgres.stop()
-        time.sleep(5)
+        # down until the search has met the outage (it then waits, and says so), not for
+        # a time it may or may not have touched the storage in
+        assert stderr.wait_for(f"nas: storage {shown} unreachable", timeout=300), \
+            stderr.text()[-3000:]
         postgres.start()
-        second = _complete(_wait_for_trials(proc, storage, training(len(first))))
+        second = _complete(_wait_for_trials(proc, stderr, storage, training(len(first))))
         assert {n: second[n] for n in first} == first
         postgres.stop()  # and this time for good
-        out, err = proc.communicate(timeout=300)
+        proc.wait(timeout=300)
     finally:
         postgres.start()
         stop_group(proc, signal.SIGKILL, wait=5)
+    out, err = stdout.rest(), stderr.rest()
     assert proc.returncode == 2, err[-3000:]
-    shown = url.replace(PASSWORD, "***")
-    assert f"nas: storage {shown} unreachable" in err and "reachable again after" in err, err
+    assert "reachable again after" in err, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith(f"nas: error: --storage {shown}: unreachable for 8 s"), last
+    assert last.startswith(f"nas: error: --storage {shown}: unreachable for {wait} s"), last
     assert "Traceback" not in err and PASSWORD not in out + err
 
     rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -369,7 +380,8 @@ def test_a_dead_drivers_trials_fail_by_heartbeat(postgres, tmp_path, monkeypatch
 
     A trial whose other-host driver still beats is left alone.
     """
-    monkeypatch.setenv("RESNAS_HEARTBEAT_S", "1")  # grace: 3 s
+    # grace: 6 s, 20 beats of the live driver below, however slowly a loaded machine runs it
+    monkeypatch.setenv("RESNAS_HEARTBEAT_S", "2")
     storage_url = postgres.create_database("beat")
     storage = open_storage(storage_url, heartbeats=True)
     study = optuna.create_study(study_name="pair", storage=storage, direction="maximize")
@@ -377,6 +389,12 @@ def test_a_dead_drivers_trials_fail_by_heartbeat(postgres, tmp_path, monkeypatch
     dead = study.ask({"lr": lr})
     dead.set_user_attr("driver", "otherhost:1:1")
     storage.record_heartbeat(dead._trial_id)
+    # its driver died an hour ago: the last beat, in Optuna's table, moved back by that
+    # (stale at once, rather than after sleeping through the grace period)
+    with storage.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = heartbeat - "
+                                     "INTERVAL '1 hour' WHERE trial_id = :id"),
+                     {"id": dead._trial_id})
     alive = study.ask({"lr": lr})
     alive.set_user_attr("driver", "otherhost:2:2")
     stop = threading.Event()
@@ -390,7 +408,6 @@ def test_a_dead_drivers_trials_fail_by_heartbeat(postgres, tmp_path, monkeypatch
     beating = threading.Thread(target=keep_beating, daemon=True)
     beating.start()
     try:
-        time.sleep(4.5)  # past the dead trial's grace period
         space = tmp_path / "pair.yaml"
         space.write_text(PAIR_SPACE)
         proc = subprocess.run(
@@ -398,7 +415,7 @@ def test_a_dead_drivers_trials_fail_by_heartbeat(postgres, tmp_path, monkeypatch
              storage_url, "--results", str(tmp_path / "results"), "--trials", "1",
              "--max-concurrent", "1"],
             cwd=ROOT, capture_output=True, text=True, timeout=300,
-            env={**os.environ, "RESNAS_HEARTBEAT_S": "1"})
+            env={**os.environ, "RESNAS_HEARTBEAT_S": "2"})
     finally:
         stop.set()
         beating.join(timeout=5)

@@ -198,12 +198,15 @@ pruner: {name: none}
 """
 
 
-def _finished(storage: str) -> dict[int, tuple]:
+def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
     try:
-        trials = optuna.load_study(study_name="resume", storage=storage).get_trials()
+        return optuna.load_study(study_name="resume", storage=storage).get_trials()
     except KeyError:
-        return {}
-    return {t.number: (t.state, t.value, t.params) for t in trials
+        return []
+
+
+def _finished(storage: str) -> dict[int, tuple]:
+    return {t.number: (t.state, t.value, t.params) for t in _trials(storage)
             if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
 
 
@@ -219,11 +222,17 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(tmp_path) -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
+        # The state the kill must find: two trials finished and another one training
+        # (waiting for the first part alone took the second for granted).
         deadline = time.monotonic() + 300
-        while len(_finished(storage)) < 2 and time.monotonic() < deadline:
+        while True:
             assert driver.poll() is None, "the search ended before it could be killed"
+            trials = _trials(storage)
+            if sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) >= 2 \
+                    and any(t.state == TrialState.RUNNING for t in trials):
+                break
+            assert time.monotonic() < deadline, "the search never got there"
             time.sleep(0.5)
-        assert len(_finished(storage)) >= 2
     finally:
         stop_group(driver, signal.SIGKILL)
     before = _finished(storage)
