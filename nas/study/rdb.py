@@ -160,7 +160,9 @@ class RDBStorage(optuna.storages.RDBStorage):
                         f"once the server is back (or wait longer with {WAIT_ENV})") from None
                 time.sleep(min(2.0, deadline - now))
                 continue
-            if deadline is not None:
+            if deadline is not None or _OUTAGE.since is not None:
+                # Back for this call, so back: said once, whichever thread (the search's,
+                # its heartbeat's, the dashboard writer's) met the outage first.
                 _OUTAGE.end(self.shown)
             return result
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from nas.data import DATASETS, DataError, Splits, augment_batch, download, load, splits
-from nas.errors import NasError
+from nas.errors import NasError, flag_names
 
 # --------------------------------------------------------------------------- helpers
 
@@ -497,13 +497,16 @@ def test_missing_dataset_is_one_line(tmp_path: Path, name: str, looked_for: str)
     assert "\n" not in message
     assert message.startswith(f"{name} not found")
     assert str(root / looked_for) in message
-    assert "--data-dir" in message
+    assert "pass data_dir DIR" in message  # nas.load_data's parameter, for a Python caller
+    with flag_names(), pytest.raises(DataError) as err:  # as the command line words it
+        load(name, data_dir=root)
+    assert "pass --data-dir DIR" in str(err.value)
 
 
 def test_missing_dataset_default_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(
-        DataError, match="looked for data/cifar-10-batches-py/data_batch_1; .*--download"
+        DataError, match="looked for data/cifar-10-batches-py/data_batch_1; .*or download to"
     ):
         load("cifar10")
     write_cifar10(tmp_path / "data")
