@@ -252,8 +252,13 @@ def test_yaml_examples_are_valid_space_files(page: Path) -> None:
     from nas.space import parse_space
 
     for language, text in _blocks(page):
-        if language in ("yaml", "yml"):
-            parse_space(yaml.safe_load(text), f"{_name(page)} example")
+        if language in ("yaml", "yml"):  # a bad example raises its one-line SpaceError
+            space = parse_space(yaml.safe_load(text), f"{_name(page)} example")
+            assert space.params, f"{_name(page)}: an example with no space: values"
+
+
+def test_the_docs_show_yaml_examples() -> None:
+    assert any(language in ("yaml", "yml") for page in PAGES for language, _ in _blocks(page))
 
 
 def test_python_examples_in_docs_run() -> None:
