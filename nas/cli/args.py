@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nas.errors import escape_line_breaks
-from nas.files import check_data_inputs, check_writable
+from nas.files import check_data_inputs
 from nas.names import DEFAULT_STORAGE
 
 USAGE_ERROR = 2
@@ -100,8 +100,3 @@ def check_data_args(args: argparse.Namespace) -> None:
     """--dataset and --data-dir, checked before anything heavy is imported."""
     check_data_inputs(args.dataset, args.data_dir)
 
-
-__all__ = ["USAGE_ERROR", "OneLineParser", "add_checkpoint_arguments", "add_device_arguments",
-           "add_storage_argument", "add_study_arguments", "check_data_args", "check_writable",
-           "device_name", "fraction", "non_negative_float", "non_negative_int", "port_number",
-           "positive_float", "positive_int"]

@@ -13,10 +13,10 @@ from pathlib import Path
 from nas.cli.args import (
     add_checkpoint_arguments,
     check_data_args,
-    check_writable,
     non_negative_int,
 )
 from nas.errors import NasError
+from nas.files import check_writable
 
 
 def register(commands) -> None:

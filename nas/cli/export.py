@@ -8,8 +8,8 @@ import importlib.util
 import warnings
 from pathlib import Path
 
-from nas.cli.args import check_writable
 from nas.errors import NasError
+from nas.files import check_writable
 
 # Kept beside nas.training.export's own checks: these run before torch is imported.
 ONNX_PACKAGES = ("onnx", "onnxscript")

@@ -11,12 +11,11 @@ from pathlib import Path
 from nas.cli.args import (
     add_storage_argument,
     add_study_arguments,
-    check_writable,
     non_negative_int,
     port_number,
 )
 from nas.errors import NasError
-from nas.files import shown_path
+from nas.files import check_writable, shown_path
 from nas.names import DEFAULT_RESULTS, DEFAULT_STORAGE
 from nas.study.config import sqlite_file
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from nas.cli.args import (
     add_device_arguments,
     check_data_args,
-    check_writable,
     non_negative_int,
     positive_int,
 )
+from nas.files import check_writable
 from nas.names import DATASETS
 
 

@@ -97,8 +97,7 @@ def open_rdb(url: str, create: bool = True,
             extra = " (or the 'postgres' extra: pip install 'resnas[postgres]')" \
                 if module in ("psycopg2", "psycopg") else ""
             raise StorageError(f"{option('storage')} {mask(url)}: the database driver is not "
-                               "installed "
-                               f"(no module {module or '?'}); pip install {package} into "
+                               f"installed (no module {module or '?'}); pip install {package} into "
                                f".venv{extra}") from None
         except Exception as exc:  # noqa: BLE001 - connection and URL errors alike
             reason = one_line(_BACKGROUND.sub("", str(exc)))
@@ -175,8 +174,7 @@ class RDBStorage(optuna.storages.RDBStorage):
         url = _PASSWORDS.get(state["url"])
         if url is None and ":***@" in state["url"]:
             raise StorageError(f"{option('storage')} {state['url']}: a saved copy of this "
-                               "storage holds "
-                               "no password; open it again from its URL")
+                               "storage holds no password; open it again from its URL")
         super().__setstate__({**state, "url": url or state["url"]})
         self._after_engine()
 
@@ -291,9 +289,8 @@ def _serialize_transactions(engine, url: str) -> None:
         error = context.original_exception
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
             raise StorageError(f"{option('storage')} {url}: the database stayed locked by "
-                               "another process "
-                               f"for {SQLITE_TIMEOUT_S} s; for several drivers at once use "
-                               f"PostgreSQL ({option('storage')} postgresql://...)")
+                               f"another process for {SQLITE_TIMEOUT_S} s; for several drivers "
+                               f"at once use PostgreSQL ({option('storage')} postgresql://...)")
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)

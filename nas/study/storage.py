@@ -62,8 +62,7 @@ def check_storage(storage: str) -> bool:
     try:
         if path.is_dir():
             raise StorageError(f"{option('storage')} {mask(storage)}: is a folder; allowed: a "
-                               "file path "
-                               "or an SQLAlchemy URL")
+                               "file path or an SQLAlchemy URL")
         if path.exists():
             return True
         folder = nearest_existing(path.parent)  # it must let us make the rest
@@ -97,8 +96,7 @@ def open_storage(storage: str, create: bool = True,
         raise StorageError(f"{option('storage')} {storage}: no such journal file")
     if path.is_dir():
         raise StorageError(f"{option('storage')} {storage}: is a folder; allowed: a journal "
-                           "file path "
-                           "or an SQLAlchemy URL")
+                           "file path or an SQLAlchemy URL")
     make_parent(path, storage)
     from optuna.storages.journal import JournalFileBackend
 

@@ -116,8 +116,7 @@ def check_address(address: str) -> bool:
         raise NasError(f"{option('address')} {address}: {where} no Ray cluster answers; allowed: a "
                        "running cluster's host:port ('ray start --head' prints it), 'auto' "
                        f"for the one 'ray start' last started here, or no {option('address')} "
-                       "for a "
-                       "private Ray")
+                       "for a private Ray")
     host, _, port = target.rpartition(":")
     if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
         return False

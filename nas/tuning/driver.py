@@ -250,6 +250,5 @@ def warn_about_local_paths(opts: SearchOptions) -> None:
                               "or a URI such as s3://bucket/nas")
     if opts.storage.startswith("sqlite:///") and not opts.storage.startswith("sqlite:////"):
         opts.progress.message(f"warning: {option('storage')} {opts.storage} is a relative "
-                              "SQLite file; "
-                              "under 'ray job submit' it lands in the job's temporary folder: "
-                              "use an absolute path or PostgreSQL")
+                              "SQLite file; under 'ray job submit' it lands in the job's "
+                              "temporary folder: use an absolute path or PostgreSQL")
