@@ -8,7 +8,7 @@ TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: search train test lint bench clean
+.PHONY: search train test lint bench clean fashion-mnist
 
 $(STAMP): pyproject.toml scripts/install-torch.sh
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,19 @@ search: $(STAMP)
 ## train: train the bundled ResNet-20 candidate on the bundled digits data
 train: $(STAMP)
 	$(BIN)/nas train --config search_spaces/resnet20.yaml
+
+## fashion-mnist: install the official Fashion-MNIST offline (Debian's dataset-fashion-mnist)
+# nas finds it in /usr/share/datasets/fashion-mnist; without root this prints the command.
+fashion-mnist:
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then \
+		echo "fashion-mnist: installed in /usr/share/datasets/fashion-mnist"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -qq dataset-fashion-mnist >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; \
+		test -d /usr/share/datasets/fashion-mnist && echo "fashion-mnist: installed"; \
+	else \
+		echo "fashion-mnist: run as root: apt-get install dataset-fashion-mnist" >&2; exit 1; \
+	fi
 
 ## test: run the whole test suite (installs Chromium and PostgreSQL for their tests if it can)
 # The Debian packages install while pip fills .venv: on a fresh machine that halves the set-up.

@@ -4,7 +4,8 @@
 #   chromium    tests/unit/report/test_report.py opens the HTML report in headless Chromium;
 #   postgresql  tests/scenarios/test_postgres.py starts its own server from these binaries, in a
 #               temporary folder on 127.0.0.1 (the package's own cluster is kept down
-#               by a policy-rc.d while it installs).
+#               by a policy-rc.d while it installs);
+#   dataset-fashion-mnist  tests/unit/data/test_fashion_mnist.py reads the real files.
 # Anywhere else it says why and succeeds: those tests are skipped with that reason and
 # the rest of the suite runs.
 set -uo pipefail
@@ -19,6 +20,7 @@ for initdb in /usr/lib/postgresql/*/bin/initdb; do
     [ -x "$initdb" ] && have_initdb=1
 done
 [ "$have_initdb" = 1 ] || missing+=(postgresql)
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
 [ ${#missing[@]} = 0 ] && exit 0
 
 why="the tests that need ${missing[*]} will be skipped"

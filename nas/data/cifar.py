@@ -129,11 +129,13 @@ def cifar_paths(name: str, root: Path, download: bool) -> list[Path]:
     return paths
 
 
-def load_cifar(name: str, root: Path, download: bool, seed: int) -> Splits:
+def load_cifar(name: str, root: Path, download: bool, seed: int,
+               train_size: int | None = None, val_size: int | None = None) -> Splits:
     """CIFAR-10/100 from torchvision's extracted python-pickle folders."""
     train_names, _ = _CIFAR_FILES[name]
     paths = cifar_paths(name, root, download)
     label_key = "labels" if name == "cifar10" else "fine_labels"
     train = _load_cifar_files(name, paths[: len(train_names)], label_key)
     test = _load_cifar_files(name, paths[len(train_names) :], label_key)
-    return split_official(name, train, test, _CIFAR_CLASSES[name], "crop-flip", seed)
+    return split_official(name, train, test, _CIFAR_CLASSES[name], "crop-flip", seed,
+                          train_size, val_size)

@@ -16,7 +16,7 @@ class DataError(NasError):
     """A dataset could not be found, read or built; the message is one line for the user."""
 
 
-def not_found(name: str, path: Path, how: str) -> DataError:
+def not_found(name: str, path: Path | str, how: str) -> DataError:
     return DataError(f"{name} not found: looked for {path}; {how}")
 
 

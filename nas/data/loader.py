@@ -17,7 +17,7 @@ from nas.data.cifar import CIFAR_FOLDERS, cifar_paths, load_cifar
 from nas.data.errors import DataError
 from nas.data.folder import imagefolder_classes, load_imagefolder
 from nas.data.generated import load_digits, load_synthetic
-from nas.data.mnist import MNIST_FOLDERS, load_mnist, mnist_paths
+from nas.data.mnist import MNIST_FOLDERS, check_mnist_subsets, load_mnist, mnist_paths
 from nas.data.options import check_options
 from nas.data.splits import Splits
 from nas.errors import one_line
@@ -55,9 +55,9 @@ def load(
     elif key == "synthetic":
         splits = load_synthetic(seed, **opts)
     elif key in MNIST_FOLDERS:
-        splits = load_mnist(key, root, download, seed)
+        splits = load_mnist(key, root, download, seed, **opts)
     elif key in CIFAR_FOLDERS:
-        splits = load_cifar(key, root, download, seed)
+        splits = load_cifar(key, root, download, seed, **opts)
     else:
         splits = load_imagefolder(root, seed, **opts)
 
@@ -69,19 +69,22 @@ def load(
     return splits
 
 
-def prepare(name: str, *, data_dir: str | Path | None = None, download: bool = False) -> None:
-    """Make sure dataset ``name`` can be loaded, without loading it.
+def prepare(name: str, *, data_dir: str | Path | None = None, download: bool = False,
+            options: Mapping[str, Any] | None = None) -> None:
+    """Make sure dataset ``name`` can be loaded with ``options``, without loading it.
 
     ``nas search`` calls this once in the driver before any trial starts: a
-    missing dataset is one error there rather than a failed trial on every
-    worker, and ``download`` fetches the files once rather than once per trial.
+    missing dataset or a bad option is one error there rather than a failed
+    trial on every worker, and ``download`` fetches the files once rather than
+    once per trial.
     """
     key = str(name).strip().lower()
     if key not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    opts = check_options(key, options)
     root = Path(data_dir) if data_dir is not None else Path("data")
     if key in MNIST_FOLDERS:
-        mnist_paths(key, root, download)
+        check_mnist_subsets(key, mnist_paths(key, root, download), **opts)
     elif key in CIFAR_FOLDERS:
         cifar_paths(key, root, download)
     elif key == "imagefolder":

@@ -12,19 +12,24 @@ from typing import Any
 
 from nas.data.errors import DataError
 
+#: The subset options of the datasets that ship an official train/test split: how many
+#: training and validation images to carve from the official train set (unset: all of it,
+#: 10% as val); the official test set is always whole.
+_SUBSETS: dict[str, int | None] = {"train_size": None, "val_size": None}
+
 #: Options each dataset accepts, with their defaults.  Anything else is a typo.
-_OPTIONS: dict[str, dict[str, int]] = {
+_OPTIONS: dict[str, dict[str, int | None]] = {
     "digits": {},
     "synthetic": {"channels": 3, "image_size": 32, "classes": 10, "samples": 5000},
-    "mnist": {},
-    "fashion-mnist": {},
-    "cifar10": {},
-    "cifar100": {},
+    "mnist": dict(_SUBSETS),
+    "fashion-mnist": dict(_SUBSETS),
+    "cifar10": dict(_SUBSETS),
+    "cifar100": dict(_SUBSETS),
     "imagefolder": {"channels": 3, "image_size": 32},
 }
 
 
-def check_options(name: str, options: Mapping[str, Any] | None) -> dict[str, int]:
+def check_options(name: str, options: Mapping[str, Any] | None) -> dict[str, int | None]:
     """Merge ``options`` over the dataset's defaults, refusing unknown keys and bad values."""
     allowed = _OPTIONS[name]
     if options is None:
@@ -41,6 +46,8 @@ def check_options(name: str, options: Mapping[str, Any] | None) -> dict[str, int
         ):
             raise DataError(f"dataset option {key} for {name} must be an integer, got {value!r}")
         merged[key] = int(value)
+        if key in _SUBSETS and merged[key] < 1:
+            raise DataError(f"dataset option {key} for {name} must be at least 1, got {value!r}")
     if "channels" in merged:
         if name == "imagefolder" and merged["channels"] not in (1, 3):
             raise DataError(f"imagefolder option channels must be 1 or 3, got {merged['channels']}")

@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
+from nas.data.errors import DataError
+
 #: Train/val/test fractions where we make all three splits ourselves.
 _THREE_WAY = (0.70, 0.15, 0.15)
 #: Where the dataset ships an official test set, val is this share of its train set.
@@ -128,6 +130,26 @@ def split_three_way(
     )
 
 
+def subset_sizes(name: str, available: int, train_size: int | None,
+                 val_size: int | None, num_classes: int) -> tuple[int, int]:
+    """The (train, val) image counts to carve from ``available`` official train images.
+
+    Unset, val is ``_VAL_OF_TRAIN`` of the set and train the rest; set, each is
+    exact, so a search on 2 CPU cores can train on a few thousand images while
+    val stays large enough to rank candidates.  Each must hold every class.
+    """
+    val = round(available * _VAL_OF_TRAIN) if val_size is None else val_size
+    train = available - val if train_size is None else train_size
+    for option, count in (("val_size", val), ("train_size", train)):
+        if count < num_classes:
+            raise DataError(f"{name}: {option} {count} is too small; allowed: at least "
+                            f"{num_classes} (one image of each class)")
+    if train + val > available:
+        raise DataError(f"{name}: train_size {train} + val_size {val} exceed the {available:,} "
+                        f"images of the official train set; allowed: a sum up to {available}")
+    return train, val
+
+
 def split_official(
     name: str,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -135,13 +157,49 @@ def split_official(
     num_classes: int,
     augment: str,
     seed: int,
+    train_size: int | None = None,
+    val_size: int | None = None,
 ) -> Splits:
-    """Official test set as test; val is a stratified share of the official train set."""
+    """Official test set as test; train and val are stratified parts of the official train set.
+
+    ``train_size``/``val_size`` take seeded, stratified subsets (the same seed gives the
+    same images); the test set is always the whole official one.
+    """
     x, y = train
-    tr, va = (
-        torch.from_numpy(p)
-        for p in _stratified_indices(y.numpy(), (1 - _VAL_OF_TRAIN, _VAL_OF_TRAIN), seed)
-    )
+    if train_size is None and val_size is None:  # the whole set, cut as it always was
+        tr, va = (
+            torch.from_numpy(p)
+            for p in _stratified_indices(y.numpy(), (1 - _VAL_OF_TRAIN, _VAL_OF_TRAIN), seed)
+        )
+    else:
+        counts = subset_sizes(name, len(y), train_size, val_size, num_classes)
+        tr, va = (torch.from_numpy(p) for p in _stratified_exact(y.numpy(), counts, seed))
     return _make_splits(
         name, (x[tr], x[va], test[0]), (y[tr], y[va], test[1]), num_classes, augment
     )
+
+
+def _stratified_exact(labels: np.ndarray, sizes: tuple[int, ...], seed: int) -> list[np.ndarray]:
+    """Disjoint, shuffled parts of exactly ``sizes`` items, each with the set's class balance.
+
+    Each part's per-class quota is its size times the class's share, rounded by largest
+    remainder so the quotas sum to the size exactly; each class is shuffled with the seed
+    and cut into its quotas.
+    """
+    rng = np.random.default_rng(seed_int(seed))
+    classes, class_counts = np.unique(labels, return_counts=True)
+    share = class_counts / class_counts.sum()
+    quotas = []
+    for size in sizes:
+        ideal = size * share
+        quota = np.floor(ideal).astype(np.int64)
+        quota[np.argsort(quota - ideal)[: size - int(quota.sum())]] += 1
+        quotas.append(quota)
+    parts: list[list[np.ndarray]] = [[] for _ in sizes]
+    for k, cls in enumerate(classes):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        start = 0
+        for part, quota in zip(parts, quotas, strict=True):
+            part.append(idx[start:start + quota[k]])
+            start += quota[k]
+    return [rng.permutation(np.concatenate(p)) for p in parts]

@@ -201,7 +201,8 @@ def parse_space(data: Any, path: str, text: str = "") -> SearchSpace:
                                 ("cpu", "gpu"))
     usefulness = v.mapping("usefulness", data.get("usefulness", {}), ("enabled", "tolerance"))
     data_options = v.mapping("data", data.get("data", {}),
-                             ("channels", "image_size", "classes", "samples"))
+                             ("channels", "image_size", "classes", "samples", "train_size",
+                              "val_size"))
     objectives = _objectives(v, data.get("objectives", ["val_accuracy"]))
     if "useful_layers" in objectives and usefulness.get("enabled", True) is False:
         raise v.fail("objectives", "useful_layers needs the usefulness analysis; allowed: "

@@ -54,15 +54,17 @@ def startup_size(space: SearchSpace, budget: int) -> int:
     return max(0, min(budget, budget if count is None else count))
 
 
-def forward_macs(candidate: Candidate) -> int:
+def forward_macs(candidate: Candidate,
+                 input_shape: tuple[int, int, int] = NOMINAL_INPUT) -> int:
     """Multiply-accumulates of the network's convolutions and linear layers for one
-    nominal image: the part of a forward pass that grows with depth and width."""
+    image of ``input_shape`` (channels, size, classes; a nominal one ranks candidates
+    just as well): the part of a forward pass that grows with depth and width."""
     import torch
     from torch import nn
 
     from nas.models.resnet import build_model
 
-    channels, size, classes = NOMINAL_INPUT
+    channels, size, classes = input_shape
     total = 0
 
     def count(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:

@@ -158,7 +158,8 @@ def prepare(space: str | Path | SearchSpace | None = None, *, trials: int | None
 
         # The data, once, here: not a failed trial per worker (a cluster's workers may
         # see other folders than the driver, so there each trial finds its own).
-        data.prepare(space.dataset, data_dir=opts.data_dir, download=opts.download)
+        data.prepare(space.dataset, data_dir=opts.data_dir, download=opts.download,
+                     options=space.data)
         _check_local_resources(opts, from_space=(cpus_per_trial is None,
                                                  gpus_per_trial is None))
     if storage_exists:

@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nas.data import DATASETS, DataError, Splits, augment_batch, download, load, splits
+from nas.data import DATASETS, DataError, Splits, augment_batch, download, load, mnist, splits
 from nas.errors import NasError, flag_names
 
 # --------------------------------------------------------------------------- helpers
@@ -489,7 +489,10 @@ def test_imagefolder_errors(tmp_path: Path) -> None:
         ("imagefolder", ""),
     ],
 )
-def test_missing_dataset_is_one_line(tmp_path: Path, name: str, looked_for: str) -> None:
+def test_missing_dataset_is_one_line(
+    tmp_path: Path, name: str, looked_for: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mnist, "SYSTEM_FOLDERS", {"fashion-mnist": tmp_path / "no-package"})
     root = tmp_path / "nowhere"
     with pytest.raises(DataError) as err:
         load(name, data_dir=root)
