@@ -21,11 +21,11 @@ import optuna
 
 import nas
 from nas.errors import NasError, option
-from nas.study.algorithms import grid_size, make_pruner, make_sampler
+from nas.study.algorithms import grid_size
 from nas.study.config import is_url, mask
+from nas.study.policy import SearchPolicy, create_search_study
 from nas.study.queries import count_finished
 from nas.study.recovery import heartbeats, recover_stale_trials
-from nas.study.startup import enqueue_startup, startup_size
 from nas.tuning.options import SearchOptions, SearchOutcome, concurrency
 from nas.tuning.progress import SearchStart, forward_logs
 
@@ -34,25 +34,14 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
     """The study, created or resumed, with its sampler (built once) and pruner."""
     space = opts.space
     storage = opts.open_storage()
-    held = _trials_held(storage, opts.study_name)
-    # The sampler is seeded past what the study will hold when it first samples: the
-    # trials of earlier runs, or for a fresh study the start-up design queued before it
-    # (nas.study.algorithms.make_sampler says why).
-    history = held or startup_size(space, opts.trials)
-    sampler = make_sampler(space, concurrent, history=history)
-    pruner = make_pruner(space.pruner, space.epochs)
-    multi = len(space.objectives) > 1
-    if (multi or space.sampler["name"] == "nsga2") and space.pruner["name"] != "none":
-        why = "this search has two objectives" if multi else "nsga2 is a multi-objective sampler"
-        opts.progress.message(f"warning: {why} and Optuna cannot prune multi-objective "
-                              "trials; pruning is off for this search")
-        pruner = optuna.pruners.NopPruner()
-    directions = ["maximize"] + ["minimize"] * (len(space.objectives) - 1)
     try:
-        study = optuna.create_study(study_name=opts.study_name, storage=storage, sampler=sampler,
-                                    pruner=pruner, directions=directions, load_if_exists=True)
+        study = create_search_study(space, storage, opts.study_name, budget=opts.trials,
+                                    concurrent=concurrent,
+                                    held=_trials_held(storage, opts.study_name),
+                                    warn=opts.progress.message)
     except ValueError as exc:  # e.g. an existing multi-objective study of that name
         raise NasError(f"study '{opts.study_name}' in {mask(opts.storage)}: {exc}") from None
+    directions = ["maximize"] + ["minimize"] * (len(space.objectives) - 1)
     if study.user_attrs.get("space_text") not in (None, space.text):
         opts.progress.message(f"note: study '{opts.study_name}' was started with a different "
                               "space file; new trials use this one")
@@ -162,7 +151,8 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
                               f"finished trials (asked for {opts.trials}); nothing to run")
         return SearchOutcome(study, 0, False, checkpoints, tune_dir)
 
-    queued = enqueue_startup(study, space, budget)
+    policy = SearchPolicy(study, space)
+    queued = policy.start(budget)
     if queued:
         opts.progress.message(f"start-up: the first {queued} trials are random candidates, "
                               "cheapest first (sampler option shortest_first: false trains "
@@ -170,7 +160,7 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
     threads = max(1, int(opts.cpus_per_trial))
     device = "cuda" if opts.gpus_per_trial > 0 else "cpu"
     dashboard = DashboardWriter(study)
-    searcher = StudySearcher(study, space, opts, budget, threads, device, dashboard)
+    searcher = StudySearcher(policy, opts, budget, threads, device, dashboard)
     per_trial = f"{opts.cpus_per_trial:g} CPU"
     if device == "cuda":
         per_trial += f" + {opts.gpus_per_trial:g} GPU"

@@ -24,7 +24,6 @@ from dataclasses import replace
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 from ray.tune import Callback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
@@ -33,9 +32,9 @@ from ray.tune.stopper import Stopper
 from nas.depth.report import RESULT_KEYS as DEPTH_KEYS
 from nas.errors import one_line
 from nas.report import depth_note
-from nas.space import SearchSpace
 from nas.study import _optuna
 from nas.study.config import StorageError, mask
+from nas.study.policy import SearchPolicy
 from nas.study.recovery import DRIVER_STOPPED, PROCESS_LOST, fail_and_retry, this_driver
 from nas.testing import faults
 from nas.tuning.dashboard import DashboardWriter
@@ -89,16 +88,13 @@ def _until_storage_fails(fallback: Any):
 class StudySearcher(Searcher):
     """Ask-and-tell bridge: Tune asks for configs, Optuna supplies and records them."""
 
-    def __init__(self, study: optuna.Study, space: SearchSpace, opts: SearchOptions,
-                 budget: int, threads: int, device: str,
-                 dashboard: DashboardWriter | None = None) -> None:
+    def __init__(self, policy: SearchPolicy, opts: SearchOptions, budget: int, threads: int,
+                 device: str, dashboard: DashboardWriter | None = None) -> None:
         super().__init__(metric="val_accuracy", mode="max")
-        self.study, self.space, self.opts = study, space, opts
+        self.policy, self.opts = policy, opts
+        self.study, self.space = policy.study, policy.space
         self.budget = budget
         self.threads, self.device = threads, device
-        self.prune = not isinstance(study.pruner, optuna.pruners.NopPruner)
-        # Optuna keeps per-epoch values only for single-objective studies.
-        self.single = len(space.objectives) == 1
         self.history: dict[str, dict[int, float]] = {}  # per trial, epoch -> val
         self.live: dict[str, optuna.Trial] = {}
         self.pruned: set[str] = set()
@@ -117,7 +113,7 @@ class StudySearcher(Searcher):
         state = self.__dict__.copy()
         state["opts"] = replace(self.opts, storage=mask(self.opts.storage), _opened=None,
                                 progress=QuietProgress())  # a live view holds a thread
-        state["study"], state["live"], state["dashboard"] = None, {}, None
+        state["study"], state["policy"], state["live"], state["dashboard"] = None, None, {}, None
         return state
 
     @_until_storage_fails(Searcher.FINISHED)
@@ -126,12 +122,10 @@ class StudySearcher(Searcher):
             return Searcher.FINISHED
         # Whose it is goes in with the trial: a driver that dies or loses its storage right
         # after asking leaves a trial that a later search recovers, never one RUNNING for good.
-        trial = _optuna.ask_claimed(self.study, {"driver": self.driver})
+        trial, candidate = self.policy.ask({"driver": self.driver})
         # Live from its first moment: a Ctrl-C from here on still fails it and requeues it.
         self.live[trial_id] = trial
         _optuna.record_heartbeat(self.study, trial)  # from now on a silent driver makes it stale
-        candidate = self.space.suggest(trial)
-        trial.set_user_attr("candidate", candidate.to_dict())
         # CPU results depend on the thread count: kept so a retrain can match it.
         trial.set_user_attr("threads", self.threads)
         self.budget -= 1
@@ -159,17 +153,13 @@ class StudySearcher(Searcher):
             seen = self.history.setdefault(trial_id, {})
             if epoch not in seen:  # a trial restarted from scratch repeats its epochs
                 seen[epoch] = value
-                if self.single:
-                    trial.report(value, epoch)
+                stop = self.policy.after_epoch(trial, epoch, value)
                 self.opts.progress.epoch(trial.number, epoch, value)
-        if "error" in result:
-            return True
-        if "checkpoint" in result:  # the final report: training is over, nothing to prune
-            return False
-        if self.prune and trial.should_prune():
-            self.pruned.add(trial_id)
-            return True
-        return False
+                # the final report (with the checkpoint) ends training: nothing to prune
+                if stop and "checkpoint" not in result and "error" not in result:
+                    self.pruned.add(trial_id)
+                    return True
+        return "error" in result
 
     @_until_storage_fails(None)
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
@@ -187,7 +177,7 @@ class StudySearcher(Searcher):
         trial.set_user_attr("epochs", epochs)
         faults.while_recording(trial.number)  # half recorded, for the tests
         history = self.history.pop(trial_id, {})
-        if not self.single and history:  # Optuna keeps no per-epoch values for these
+        if not self.policy.single and history:  # Optuna keeps no per-epoch values for these
             trial.set_user_attr("val_history", [history[e] for e in sorted(history)])
         values = None
         if error and "error" not in result:
@@ -199,15 +189,15 @@ class StudySearcher(Searcher):
             reason = result["fail_reason"]
             trial.set_user_attr("fail_reason", reason)
             trial.set_user_attr("error", result["error"])
-            self.study.tell(trial, state=TrialState.FAIL)
+            self.policy.fail(trial)
             kind = "failed"
         elif trial_id in self.pruned:
-            self.study.tell(trial, state=TrialState.PRUNED)
+            self.policy.prune(trial)
             kind, reason = "pruned", ""
         elif epochs >= self.space.epochs and "val_accuracy" in result:
             self.record_depth(trial, result)
             values = tuple(float(result[o]) for o in self.space.objectives)
-            self.study.tell(trial, list(values))
+            self.policy.complete(trial, values)
             kind, reason = "complete", ""
         else:  # stopped by something other than the pruner: run it again later
             fail_and_retry(self.study, trial, DRIVER_STOPPED)

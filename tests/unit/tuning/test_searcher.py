@@ -15,6 +15,7 @@ from ray.tune.search import Searcher
 
 from nas.space import parse_space
 from nas.study.config import StorageError
+from nas.study.policy import SearchPolicy
 from nas.study.storage import open_storage
 from nas.tuning.options import SearchOptions
 from nas.tuning.searcher import StudySearcher
@@ -31,7 +32,7 @@ def searcher_for(study: optuna.Study, tmp_path: Path):
     space = parse_space(yaml.safe_load(SPACE), "s.yaml", SPACE)
     opts = SearchOptions(space=space, study_name=study.study_name, storage="mem",
                          results_dir=tmp_path, trials=5)
-    return StudySearcher(study, space, opts, budget=5, threads=1, device="cpu")
+    return StudySearcher(SearchPolicy(study, space), opts, budget=5, threads=1, device="cpu")
 
 
 def test_a_trial_that_finished_training_is_complete_even_if_its_last_epoch_is_weak(
