@@ -41,11 +41,13 @@ TIMES = 200  # points of the anytime curves
 BOOTSTRAP = 1000
 
 
-def _one(job: tuple[str, str, str, int, int, float]) -> dict[str, Any]:
+def _one(job: tuple[str, str, str, int, int, float, int]) -> dict[str, Any]:
     """Worker: one method, one seed; what the statistics need of the run."""
-    table_path, space_path, method, seed, workers, budget = job
+    table_path, space_path, method, seed, workers, budget, min_epoch = job
+    from benchmarks.replay_methods import MIN_EPOCH
     from nas.space import load_space
 
+    MIN_EPOCH["value"] = min_epoch
     table, space = Table(table_path), load_space(space_path)
     run = simulate(METHODS[method](table, space, seed, workers, budget), table, workers,
                    budget)
@@ -133,6 +135,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=900.0, help="simulated seconds")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--jobs", type=int, default=2, help="processes running replays")
+    parser.add_argument("--min-epoch", type=int, default=1,
+                        help="the first epoch every peer's early stopping may act at")
     parser.add_argument("--html", default="results/replay.html")
     args = parser.parse_args()
     methods = args.methods.split(",")
@@ -145,8 +149,9 @@ def main() -> None:
     print(f"replay: {len(table.curves)} candidates, {table.epochs} epochs; target "
           f"{target:.4f} val (95th percentile of the finals; best {table.finals().max():.4f}); "
           f"{args.seeds} seeds x {len(methods)} methods, {args.workers} workers, "
-          f"{args.budget:.0f} s budget", flush=True)
-    jobs = [(args.table, args.space, m, seed, args.workers, args.budget)
+          f"{args.budget:.0f} s budget; peers stop trials from epoch {args.min_epoch}",
+          flush=True)
+    jobs = [(args.table, args.space, m, seed, args.workers, args.budget, args.min_epoch)
             for m in methods for seed in range(args.seeds)]
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         results = pool.map(_one, jobs, chunksize=1)

@@ -36,9 +36,12 @@ from nas.study.policy import SearchPolicy, create_search_study
 
 #: Fixed costs per tool, in seconds, from real runs on the 2-core machine
 #: (benchmarks/RESULTS.md, search_startup.py and replay.py's sections). Ray's start is
-#: imports 2.5 + ray.init 3.8 + Tune 0.6 + the first worker's start and imports 3.8.
+#: imports 2.5 + ray.init 3.8 + Tune 0.6 + the first worker's start and imports 3.8;
+#: a real 4-trial `nas search` of fashion-mnist.yaml began its first epoch 12 s after its
+#: process started, and spent 2.7-10.6 s per complete trial on the lesion analysis.
 COSTS = {
-    "resnas": Costs(start=10.7, per_trial=0.3, per_resume=0.5, per_complete=1.5),
+    "resnas": Costs(start=12.0, per_trial=0.3, per_resume=0.5, per_complete=0.5,
+                    analysis=0.018),
     "optuna": Costs(start=3.0, per_trial=0.05, per_resume=0.3),
     "tune-asha": Costs(start=10.7, per_trial=0.3),
     "asha-promotion": Costs(start=10.7, per_trial=0.3, per_resume=0.5),
@@ -46,6 +49,10 @@ COSTS = {
     "one-epoch": Costs(start=3.0, per_trial=0.05, per_resume=0.3),
 }
 TRIAL_BUDGET = 10**6  # the clock, not a trial count, ends every replayed search
+#: The first epoch at which each peer's early stopping may act (its grace period, minimum
+#: resource, first rung, the epochs of "one-epoch"). 1 is each tool's default; the replay's
+#: --min-epoch gives every peer the same prior a tuned resnas space file uses.
+MIN_EPOCH = {"value": 1}
 
 
 def _quiet() -> None:
@@ -99,7 +106,8 @@ class OptunaHyperband(StudyMethod):
 
     def __init__(self, table: Table, space: SearchSpace, seed: int, workers: int,
                  budget: float) -> None:
-        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=table.epochs)
+        pruner = optuna.pruners.HyperbandPruner(min_resource=MIN_EPOCH["value"],
+                                                max_resource=table.epochs)
         super().__init__(table, space, optuna.create_study(
             direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner))
 
@@ -128,7 +136,7 @@ class TuneAsha(StudyMethod):
         super().__init__(table, space, optuna.create_study(
             direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed)))
         # ASHAScheduler(max_t=epochs) with its defaults: one bracket, grace 1, factor 4
-        self.bracket = _Bracket(1, table.epochs, 4, 0, stop_last_trials=True)
+        self.bracket = _Bracket(MIN_EPOCH["value"], table.epochs, 4, 0, stop_last_trials=True)
 
     def next_job(self, now: float) -> Job:
         return self.new_job()
@@ -168,7 +176,7 @@ class AshaPromotion(RandomFull):
     def __init__(self, table: Table, space: SearchSpace, seed: int, workers: int,
                  budget: float) -> None:
         super().__init__(table, space, seed, workers, budget)
-        rungs = [1]
+        rungs = [MIN_EPOCH["value"]]
         while rungs[-1] * self.eta < table.epochs:
             rungs.append(rungs[-1] * self.eta)
         self.rungs = [*rungs, table.epochs]  # 1, 3, 6 for 6 epochs
@@ -213,7 +221,7 @@ class OneEpochTopK(RandomFull):
     def next_job(self, now: float) -> Job | None:
         if now < self.explore_until:
             job = self.new_job()
-            job.last = 1
+            job.last = MIN_EPOCH["value"]
             self.running_first += 1
             return job
         if self.running_first:
@@ -224,11 +232,11 @@ class OneEpochTopK(RandomFull):
         if not self.chosen:
             return None
         job = self.chosen.pop(0)
-        return Job(job.handle, job.curve, 2, self.table.epochs, resumed=True)
+        return Job(job.handle, job.curve, job.last + 1, self.table.epochs, resumed=True)
 
     def job_ended(self, job: Job, epoch: int, now: float) -> None:
-        if epoch == 1 and not job.resumed:
-            self.scored.append((job.curve.val[0], job))
+        if not job.resumed:
+            self.scored.append((job.curve.val[epoch - 1], job))
             self.running_first -= 1
 
     def done(self) -> bool:
