@@ -146,8 +146,9 @@ def main() -> None:
     recorded = total - len(todo)
     if args.limit is not None:
         todo = todo[:args.limit]
+    shown = os.path.relpath(out)
     print(f"record_curves: {len(grid)} grid points x {len(args.seeds)} seed(s) = {total}; "
-          f"{recorded} recorded in {out}, {len(todo)} to train on {args.workers} workers",
+          f"{recorded} recorded in {shown}, {len(todo)} to train on {args.workers} workers",
           flush=True)
     columns = ["key", *space.searched, *FIELDS[1:]]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ The target is the 95th percentile of the table's final val accuracies. Last,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import multiprocessing
 import statistics
@@ -41,13 +42,16 @@ TIMES = 200  # points of the anytime curves
 BOOTSTRAP = 1000
 
 
-def _one(job: tuple[str, str, str, int, int, float, int]) -> dict[str, Any]:
+def _one(job: tuple[str, str, str, int, int, float, int, dict[str, float]]) -> dict[str, Any]:
     """Worker: one method, one seed; what the statistics need of the run."""
-    table_path, space_path, method, seed, workers, budget, min_epoch = job
+    table_path, space_path, method, seed, workers, budget, min_epoch, what_if = job
+    import dataclasses
+
     from benchmarks.replay_methods import MIN_EPOCH
     from nas.space import load_space
 
     MIN_EPOCH["value"] = min_epoch
+    METHODS["resnas"].costs = dataclasses.replace(METHODS["resnas"].costs, **what_if)
     table, space = Table(table_path), load_space(space_path)
     run = simulate(METHODS[method](table, space, seed, workers, budget), table, workers,
                    budget)
@@ -126,6 +130,23 @@ def write_html(summary: dict[str, dict[str, Any]], path: Path, title: str) -> No
     figure.write_html(path, include_plotlyjs="cdn")
 
 
+def _what_if(parser: argparse.ArgumentParser, text: str) -> dict[str, float]:
+    from benchmarks.replay_sim import Costs
+
+    fields = {f.name for f in dataclasses.fields(Costs)}
+    changes = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        try:
+            changes[name.strip()] = float(value)
+        except ValueError:
+            parser.error(f"--resnas-costs: {item!r} is not FIELD=SECONDS")
+        if name.strip() not in fields:
+            parser.error(f"--resnas-costs: unknown field {name!r}; allowed: "
+                         f"{', '.join(sorted(fields))}")
+    return changes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", default="benchmarks/curves/fashion-mnist.csv")
@@ -137,6 +158,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="processes running replays")
     parser.add_argument("--min-epoch", type=int, default=1,
                         help="the first epoch every peer's early stopping may act at")
+    parser.add_argument("--resnas-costs", default="", metavar="FIELD=SECONDS,...",
+                        help="what-if: resnas's fixed costs changed (start, per_trial, "
+                             "per_resume, per_complete, analysis), e.g. analysis=0")
     parser.add_argument("--html", default="results/replay.html")
     args = parser.parse_args()
     methods = args.methods.split(",")
@@ -144,6 +168,7 @@ def main() -> None:
     if unknown or "resnas" not in methods:
         parser.error(f"--methods: got {args.methods}; allowed: resnas and any of "
                      f"{', '.join(METHODS)}")
+    what_if = _what_if(parser, args.resnas_costs)
     table = Table(args.table)
     target = float(np.percentile(table.finals(), 95))
     print(f"replay: {len(table.curves)} candidates, {table.epochs} epochs; target "
@@ -151,7 +176,8 @@ def main() -> None:
           f"{args.seeds} seeds x {len(methods)} methods, {args.workers} workers, "
           f"{args.budget:.0f} s budget; peers stop trials from epoch {args.min_epoch}",
           flush=True)
-    jobs = [(args.table, args.space, m, seed, args.workers, args.budget, args.min_epoch)
+    jobs = [(args.table, args.space, m, seed, args.workers, args.budget, args.min_epoch,
+             what_if)
             for m in methods for seed in range(args.seeds)]
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         results = pool.map(_one, jobs, chunksize=1)
