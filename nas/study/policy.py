@@ -23,6 +23,11 @@ from nas.study.algorithms import make_pruner, make_sampler
 from nas.study.startup import enqueue_startup, startup_size
 
 
+def search_directions(space: SearchSpace) -> list[str]:
+    """Validation accuracy up; a second objective (a cost) down."""
+    return ["maximize"] + ["minimize"] * (len(space.objectives) - 1)
+
+
 def create_search_study(space: SearchSpace, storage: str | optuna.storages.BaseStorage,
                         study_name: str, *, budget: int, concurrent: int, held: int = 0,
                         warn: Callable[[str], None] | None = None) -> optuna.Study:
@@ -33,7 +38,8 @@ def create_search_study(space: SearchSpace, storage: str | optuna.storages.BaseS
     ones too). The sampler is seeded past what the study will hold when it first samples:
     those trials, or for a fresh study the start-up design queued before it
     (:func:`nas.study.algorithms.make_sampler` says why). ``warn`` hears why a pruner was
-    turned off. ``ValueError``: the name exists with other directions.
+    turned off. Optuna's ``ValueError`` passes through; a study loaded under that name
+    keeps its own directions, so the caller compares them with :func:`search_directions`.
     """
     history = held or startup_size(space, budget)
     sampler = make_sampler(space, concurrent, history=history)
@@ -45,9 +51,9 @@ def create_search_study(space: SearchSpace, storage: str | optuna.storages.BaseS
             warn(f"warning: {why} and Optuna cannot prune multi-objective trials; pruning is "
                  "off for this search")
         pruner = optuna.pruners.NopPruner()
-    directions = ["maximize"] + ["minimize"] * (len(space.objectives) - 1)
     return optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
-                               pruner=pruner, directions=directions, load_if_exists=True)
+                               pruner=pruner, directions=search_directions(space),
+                               load_if_exists=True)
 
 
 class SearchPolicy:

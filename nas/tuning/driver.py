@@ -23,7 +23,7 @@ import nas
 from nas.errors import NasError, option
 from nas.study.algorithms import grid_size
 from nas.study.config import is_url, mask
-from nas.study.policy import SearchPolicy, create_search_study
+from nas.study.policy import SearchPolicy, create_search_study, search_directions
 from nas.study.queries import count_finished
 from nas.study.recovery import heartbeats, recover_stale_trials
 from nas.tuning.options import SearchOptions, SearchOutcome, concurrency
@@ -41,7 +41,6 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
                                     warn=opts.progress.message)
     except ValueError as exc:  # e.g. an existing multi-objective study of that name
         raise NasError(f"study '{opts.study_name}' in {mask(opts.storage)}: {exc}") from None
-    directions = ["maximize"] + ["minimize"] * (len(space.objectives) - 1)
     if study.user_attrs.get("space_text") not in (None, space.text):
         opts.progress.message(f"note: study '{opts.study_name}' was started with a different "
                               "space file; new trials use this one")
@@ -51,7 +50,8 @@ def open_study(opts: SearchOptions, concurrent: int) -> optuna.Study:
     study.set_user_attr("epochs", space.epochs)
     study.set_user_attr("resnas_version", nas.__version__)
     study.set_user_attr("objectives", list(space.objectives))
-    if list(study.directions) != [optuna.study.StudyDirection[d.upper()] for d in directions]:
+    if list(study.directions) != [optuna.study.StudyDirection[d.upper()]
+                                  for d in search_directions(space)]:
         raise NasError(f"study '{opts.study_name}' in {mask(opts.storage)} was created with other "
                        f"objectives; allowed: the same objectives, or a new {option('study')} "
                        "name")
