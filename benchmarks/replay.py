@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.replay_methods import METHODS  # noqa: E402
-from benchmarks.replay_sim import Table, simulate  # noqa: E402
+from benchmarks.replay_sim import Run, Table, simulate  # noqa: E402
 
 TIMES = 200  # points of the anytime curves
 BOOTSTRAP = 1000
@@ -75,21 +75,10 @@ def bootstrap_iqm(values: np.ndarray, rng: np.random.Generator) -> tuple[np.ndar
                                                                            axis=0)
 
 
-def regret_curves(runs: list[dict[str, Any]], times: np.ndarray, best: float,
-                  worst: float) -> np.ndarray:
+def regret_curves(runs: list[Run], times: np.ndarray, best: float, worst: float) -> np.ndarray:
     """Regret per seed (rows) and time (columns); before any complete trial, the worst."""
-    from benchmarks.replay_sim import Run
-
-    rows = []
-    for run in runs:
-        found = Run(completions=run["completions"]).best_at(times)
-        rows.append(np.where(np.isnan(found), best - worst, best - found))
-    return np.array(rows)
-
-
-def time_to_target(run: dict[str, Any], target: float) -> float:
-    hits = [t for t, v in run["completions"] if v >= target - 1e-12]
-    return min(hits) if hits else math.inf
+    found = np.array([run.best_at(times) for run in runs])
+    return np.where(np.isnan(found), best - worst, best - found)
 
 
 def summarise(runs_by_method: dict[str, list[dict[str, Any]]], table: Table, budget: float,
@@ -98,17 +87,18 @@ def summarise(runs_by_method: dict[str, list[dict[str, Any]]], table: Table, bud
     times = np.linspace(0, budget, TIMES)
     rng = np.random.default_rng(0)
     summary = {}
-    for method, runs in runs_by_method.items():
+    for method, results in runs_by_method.items():
+        runs = [Run(completions=result["completions"]) for result in results]
         regret = regret_curves(runs, times, float(finals.max()), float(finals.min()))
         mean, low, high = bootstrap_iqm(regret, rng)
-        ttt = [time_to_target(run, target) for run in runs]
-        best = [max((v for _, v in run["completions"]), default=math.nan) for run in runs]
+        ttt = [run.time_to(target) for run in runs]
+        best = [max((v for _, v in run.completions), default=math.nan) for run in runs]
         summary[method] = {
             "times": times, "iqm": mean, "low": low, "high": high,
             "hits": sum(math.isfinite(t) for t in ttt), "seeds": len(runs),
             "median_ttt": statistics.median(ttt), "mean_best": float(np.nanmean(best)),
-            "trials": statistics.mean(r["trials"] for r in runs),
-            "epochs": statistics.mean(r["epochs"] for r in runs)}
+            "trials": statistics.mean(r["trials"] for r in results),
+            "epochs": statistics.mean(r["epochs"] for r in results)}
     return summary
 
 
