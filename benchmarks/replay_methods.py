@@ -108,8 +108,11 @@ class OptunaHyperband(StudyMethod):
                  budget: float) -> None:
         pruner = optuna.pruners.HyperbandPruner(min_resource=MIN_EPOCH["value"],
                                                 max_resource=table.epochs)
+        # Hyperband puts a trial in a bracket by a hash of the study's name: a fixed name
+        # per seed makes a replay repeatable (Optuna's default name is a random UUID).
         super().__init__(table, space, optuna.create_study(
-            direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner))
+            study_name=f"optuna-{seed}", direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner))
 
     def next_job(self, now: float) -> Job:
         return self.new_job()
