@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.replay_methods import METHODS  # noqa: E402
 from benchmarks.replay_sim import Run, Table, simulate  # noqa: E402
+from benchmarks.replay_variants import VARIANTS  # noqa: E402 - adds the resnas-* methods
 
 TIMES = 200  # points of the anytime curves
 BOOTSTRAP = 1000
@@ -51,12 +52,18 @@ def _one(job: tuple[str, str, str, int, int, float, int, dict[str, float]]) -> d
     from nas.space import load_space
 
     MIN_EPOCH["value"] = min_epoch
-    METHODS["resnas"].costs = dataclasses.replace(METHODS["resnas"].costs, **what_if)
+    if _is_resnas(method):  # a what-if changes resnas's costs, and its variants'
+        METHODS[method].costs = dataclasses.replace(METHODS[method].costs, **what_if)
     table, space = Table(table_path), load_space(space_path)
     run = simulate(METHODS[method](table, space, seed, workers, budget), table, workers,
                    budget)
     return {"method": method, "seed": seed, "completions": run.completions,
             "epochs": run.epochs, "trials": run.trials}
+
+
+def _is_resnas(method: str) -> bool:
+    """resnas, or one of its variants (benchmarks/replay_variants.py): not a peer."""
+    return method == "resnas" or method.startswith("resnas-")
 
 
 def iqm(values: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -144,7 +151,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--budget", type=float, default=900.0, help="simulated seconds")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(m for m in METHODS if not
+                                                      m.startswith("resnas-")),
+                        help="default: resnas and every peer; also the dropped variants "
+                             f"{', '.join(cls.name for cls in VARIANTS)}")
     parser.add_argument("--jobs", type=int, default=2, help="processes running replays")
     parser.add_argument("--min-epoch", type=int, default=1,
                         help="the first epoch every peer's early stopping may act at")
@@ -179,7 +189,7 @@ def main() -> None:
         ttt = "miss" if math.isinf(s["median_ttt"]) else f"{s['median_ttt']:.0f} s"
         print(f"| {method} | {s['hits']}/{s['seeds']} | {ttt} | {100 * s['mean_best']:.2f}% | "
               f"{s['trials']:.1f} | {s['epochs']:.0f} |")
-    peers = {m: s for m, s in summary.items() if m != "resnas"}
+    peers = {m: s for m, s in summary.items() if not _is_resnas(m)}
     ours = summary["resnas"]
     tenth = ours["times"] >= args.budget / 10
     for method, s in peers.items():
