@@ -44,7 +44,7 @@ usefulness: {enabled: false}
 
 # Runs inside the timed `nas search` process: wraps the driver's phase boundaries.
 PROBE = r"""
-import json, sys, time
+import importlib.abc, importlib.machinery, json, sys, time
 T0 = time.time()
 marks = {}
 def mark(name):
@@ -53,7 +53,6 @@ import ray
 import nas.cli
 import nas.tuning.driver as driver
 import nas.tuning.cluster as cluster
-import nas.tuning.searcher as tune_side
 start_ray = cluster._start
 def timed_start(*args):
     mark("imports and checks")
@@ -67,18 +66,34 @@ def timed_shutdown(*a, **k):
     shutdown(*a, **k)
     mark("ray.shutdown")
 ray.shutdown = timed_shutdown
-suggest = tune_side.StudySearcher.suggest
-def timed_suggest(self, *a, **k):
-    mark("Tune until the first trial")
-    return suggest(self, *a, **k)
-tune_side.StudySearcher.suggest = timed_suggest
-observe = tune_side.StudySearcher.observe
-def timed_observe(self, trial_id, result):
-    mark("first epoch (worker start, imports, data)")
-    if "checkpoint" in result:
-        mark("rest of the trial")
-    return observe(self, trial_id, result)
-tune_side.StudySearcher.observe = timed_observe
+def wrap_searcher(tune_side):
+    suggest = tune_side.StudySearcher.suggest
+    def timed_suggest(self, *a, **k):
+        mark("Tune until the first trial")
+        return suggest(self, *a, **k)
+    tune_side.StudySearcher.suggest = timed_suggest
+    observe = tune_side.StudySearcher.observe
+    def timed_observe(self, trial_id, result):
+        mark("first epoch (worker start, imports, data)")
+        if "checkpoint" in result:
+            mark("rest of the trial")
+        return observe(self, trial_id, result)
+    tune_side.StudySearcher.observe = timed_observe
+class WrapOnImport(importlib.abc.MetaPathFinder):
+    # The searcher's module imports Ray Tune: wrapped when the search imports it, so the
+    # probe moves no import earlier than the search itself makes it.
+    def find_spec(self, name, path, target=None):
+        if name != "nas.tuning.searcher":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            wrap_searcher(module)
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, WrapOnImport())
 report = driver._write_report
 def timed_report(*a):
     written = report(*a)

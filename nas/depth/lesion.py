@@ -65,8 +65,8 @@ ESSENTIAL_IMPORTANCE = 1.0
 
 
 def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
-            tolerance: float = 0.01, batch_size: int = 1024, seed: int | None = None
-            ) -> DepthReport:
+            tolerance: float = 0.01, batch_size: int = 1024, seed: int | None = None,
+            with_deletions: bool = True) -> DepthReport:
     """Lesion every block of a trained ``model`` on ``inputs``/``targets``.
 
     The images are split into two halves for ``seed`` (default: the model's candidate
@@ -87,6 +87,9 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
         tolerance: how much accuracy removing blocks may cost (0.01: one point).
         batch_size: images per forward pass.
         seed: fixes the halves, the bootstrap and the random deletions.
+        with_deletions: false skips Veit et al.'s random deletions (a third of the
+            analysis's time; the report's ``random_deletions`` is then None). A search
+            records them only for the trials its report can show (:mod:`nas.tuning.trial`).
 
     Returns:
         A :class:`DepthReport`: ``useful_layers`` and its ``useful_layers_interval``,
@@ -114,7 +117,8 @@ def analyze(model: ResNet, inputs: torch.Tensor, targets: torch.Tensor,
                                  [s.stage for s in sites])
             singles = single_lesions(cache, sites, full, selection)
             curve = greedy_curve(cache, sites, singles.greedy_order(), selection)
-            deletions = random_deletions(cache, sites, curve.order, held_out, seed)
+            deletions = (random_deletions(cache, sites, curve.order, held_out, seed)
+                         if with_deletions else None)
     finally:
         statistics.remove()
         _clear_lesions(sites)

@@ -237,6 +237,18 @@ def _deletions(trial: FrozenTrial) -> DeletionSeries:
             "draws": [list(draws) for _, draws in pairs]}
 
 
+def deletion_bars(study: optuna.Study) -> dict[bool, float]:
+    """Per kind (plain: True, residual: False), the best val accuracy among the complete
+    trials that recorded random deletions: :func:`lesion_curve_info` draws that trial's.
+    A search asks a new trial for its random deletions only when it may beat this bar."""
+    bars: dict[bool, float] = {}
+    for t in _complete(study):
+        if t.user_attrs.get("random_deletions"):
+            plain = _block_shortcut(t)[1] == "none"
+            bars[plain] = max(bars.get(plain, -math.inf), t.values[0])
+    return bars
+
+
 def lesion_curve_info(study: optuna.Study) -> LesionCurveInfo | None:
     """The whole lesion curve of the trial the lesion profile shows (on both halves of the
     validation images), and Veit et al.'s random deletions of the best residual and the

@@ -41,11 +41,14 @@ _QUIET_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air")
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None, cpus: int, say) -> Iterator[None]:
+def ray_session(address: str | None, cpus: int, say,
+                prefetch: tuple[str, ...] = ()) -> Iterator[None]:
     """Ray for one search: joined at ``address``, a caller's running session, or a private
     local one (``cpus`` CPUs, 127.0.0.1) that is shut down at the end.
 
     ``say`` takes the one-line notices (another cluster left alone, a stale address file).
+    ``prefetch``: modules the search imports next (Ray Tune, ~1 s), imported on a thread
+    while ``ray.init`` waits for Ray's daemons to come up.
     """
     own = callers_ray()  # a caller's session: used, and left running
     settings = dict(_SEARCH_ENVIRONMENT)
@@ -54,12 +57,31 @@ def ray_session(address: str | None, cpus: int, say) -> Iterator[None]:
     with _environment(settings), _quiet_loggers():
         import ray
 
+        _prefetch(prefetch)
         started = False if own else _start(ray, address, cpus, say)
         try:
             yield
         finally:
             if started:
                 ray.shutdown()
+
+
+def _prefetch(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` on a daemon thread. Only a head start: the caller imports them
+    again where it uses them (waiting for this thread's import of the same module, or
+    raising its error itself), so a failure here is ignored."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001, S112 - the caller's own import reports it
+                continue
+
+    if modules:
+        threading.Thread(target=load, name="resnas-prefetch", daemon=True).start()
 
 
 def _start(ray, address: str | None, cpus: int, say) -> bool:
@@ -74,8 +96,12 @@ def _start(ray, address: str | None, cpus: int, say) -> bool:
     notice = other_cluster_notice()
     if notice:
         say(notice)
+    # Ray starts a worker per CPU for the driver's tasks; Tune's trial actors never take
+    # them (they carry a runtime environment), so on a small machine they only compete
+    # with the search's own start for the CPUs.
     ray.init(address="local", num_cpus=cpus, include_dashboard=False,
-             _node_ip_address="127.0.0.1", **common)
+             _node_ip_address="127.0.0.1",
+             _system_config={"prestart_worker_first_driver": False}, **common)
     return True
 
 

@@ -78,6 +78,11 @@ def name_metrics(study: optuna.Study, objectives: tuple[str, ...]) -> None:
         study.set_metric_names(list(objectives))
 
 
+# What _run_on_ray imports first: imported while Ray starts (nas.tuning.cluster._prefetch).
+_PREFETCH = ("ray.tune", "ray.tune.search", "nas.tuning.searcher", "nas.tuning.trial",
+             "nas.tuning.dashboard")
+
+
 def run(opts: SearchOptions) -> SearchOutcome:
     """Run trials until the study holds ``opts.trials`` finished ones, then write the report.
 
@@ -89,7 +94,8 @@ def run(opts: SearchOptions) -> SearchOutcome:
 
     try:
         with _optuna_quiet(), forward_logs(opts.progress), \
-                ray_session(opts.ray_address, available_cpus(), opts.progress.message):
+                ray_session(opts.ray_address, available_cpus(), opts.progress.message,
+                            prefetch=_PREFETCH):
             outcome = _run_on_ray(opts)
             outcome.report, outcome.report_failed = _write_report(opts, outcome.study)
             return outcome

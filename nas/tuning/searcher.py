@@ -32,6 +32,7 @@ from ray.tune.stopper import Stopper
 from nas.depth.report import RESULT_KEYS as DEPTH_KEYS
 from nas.errors import one_line
 from nas.report import depth_note
+from nas.report.info import deletion_bars
 from nas.study import _optuna
 from nas.study.config import StorageError, mask
 from nas.study.policy import SearchPolicy
@@ -101,6 +102,10 @@ class StudySearcher(Searcher):
         self.restarted: set[str] = set()  # trials whose restart from scratch was said
         self.errors: dict[str, str] = {}
         self.dashboard = dashboard  # None: no notes, no figure (tests that drive it by hand)
+        # Random deletions are drawn by the report for the best plain and the best residual
+        # trial only: a trial records them when it may beat the bar of its kind.
+        self.deletion_bars = deletion_bars(self.study)
+        self.plain: dict[int, bool] = {}  # per running trial number: shortcut 'none'?
         self.driver = this_driver()
         # Set when the storage stayed unreachable: the search then stops, writing nothing
         self.storage_error: StorageError | None = None
@@ -130,11 +135,13 @@ class StudySearcher(Searcher):
         trial.set_user_attr("threads", self.threads)
         self.budget -= 1
         self.opts.progress.trial_started(trial.number, candidate.to_dict())
+        plain = self.plain[trial.number] = candidate.shortcut == "none"
         return {
             "candidate": candidate.to_dict(), "trial_number": trial.number,
             "threads": self.threads, "device": self.device,
             "data_dir": self.opts.data_dir, "download": self.opts.download,
             "usefulness": self.space.usefulness,
+            "deletions_from": self.deletion_bars.get(plain),
             "checkpoint_dir": self.opts.results("checkpoints"),
         }
 
@@ -203,7 +210,10 @@ class StudySearcher(Searcher):
             fail_and_retry(self.study, trial, DRIVER_STOPPED)
             kind, reason = "retried", "stopped"
         del self.live[trial_id]
+        plain = self.plain.pop(trial.number, False)
         value = result.get("val_accuracy")
+        if kind == "complete" and result.get("random_deletions") and isinstance(value, float):
+            self.deletion_bars[plain] = max(self.deletion_bars.get(plain, value), value)
         self.opts.progress.trial_ended(TrialEnd(
             trial.number, kind, epochs, val_accuracy=value if isinstance(value, float) else None,
             values=values, reason=reason, details=result))

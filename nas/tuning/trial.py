@@ -56,6 +56,8 @@ def run_trial(config: dict[str, Any]) -> None:
     restarted = resume is not None or bool(unreadable)
 
     def save_state(state: dict[str, Any]) -> None:
+        if state["epoch"] >= candidate.epochs:
+            return  # training is done: no checkpoint goes with the last epoch's result
         faults.before_state_saved(number, state["epoch"], restarted)
         write_state(state_dir, state)
         faults.after_state_saved(number, state["epoch"], restarted, state_dir, STATE_FILE)
@@ -80,7 +82,10 @@ def run_trial(config: dict[str, Any]) -> None:
                  "seconds": time.perf_counter() - started,
                  "images_per_second": result.images_per_second, "checkpoint": str(path)}
         if config["usefulness"]["enabled"]:
-            final.update(depth_figures(result.model, splits, config["usefulness"]["tolerance"]))
+            bar = config.get("deletions_from")  # None: record them whatever the accuracy
+            final.update(depth_figures(
+                result.model, splits, config["usefulness"]["tolerance"],
+                with_deletions=bar is None or result.val_accuracy >= bar))
         tune.report(final)
     except Diverged as exc:
         tune.report({**static, "epoch": exc.epoch, "val_accuracy": math.nan,
@@ -136,12 +141,19 @@ def save_trial_checkpoint(config: dict[str, Any], result, splits) -> str:
     return uri
 
 
-def depth_figures(model, splits, tolerance: float) -> dict[str, Any]:
+def depth_figures(model, splits, tolerance: float, with_deletions: bool = True
+                  ) -> dict[str, Any]:
     """Useful depth on the validation split, as flat values a Tune result can carry
-    (``DepthReport.to_result``; its keys are ``nas.depth.report.RESULT_KEYS``)."""
+    (``DepthReport.to_result``; its keys are ``nas.depth.report.RESULT_KEYS``).
+
+    ``with_deletions``: Veit et al.'s random deletions too. The search's report draws them
+    for the best residual and the best plain network only, so the searcher asks for them
+    (``config["deletions_from"]``) only from a trial that may end up one of those: one
+    whose val accuracy reaches the best of its kind that recorded them so far."""
     from nas.depth.lesion import analyze
 
-    return analyze(model, splits.val_x, splits.val_y, tolerance=tolerance).to_result()
+    return analyze(model, splits.val_x, splits.val_y, tolerance=tolerance,
+                   with_deletions=with_deletions).to_result()
 
 
 _SPLITS: dict[tuple, Any] = {}

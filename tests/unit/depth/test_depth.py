@@ -370,3 +370,15 @@ def test_measures_and_random_deletions_of_residual_against_plain(plain, residual
     plain_one = sum(plain_deletions[1]) / len(plain_deletions[1])
     assert residual_one > plain_one, (residual_one, plain_one)
     assert "CKA next" in report.table() and "random deletions" in report.curve()
+
+
+def test_without_random_deletions_the_report_is_the_same_but_for_them(residual, residual_report,
+                                                                     digits) -> None:
+    """What a search asks of a trial its report will not draw deletions for."""
+    lean = analyze(residual, digits.val_x, digits.val_y, with_deletions=False)
+    assert lean.random_deletions is None and residual_report.random_deletions
+    full, cut = residual_report.to_dict(), lean.to_dict()
+    assert cut.pop("random_deletions") == []
+    full.pop("random_deletions")
+    full.pop("seconds"), cut.pop("seconds")
+    assert cut == full

@@ -54,6 +54,26 @@ def test_a_trial_that_finished_training_is_complete_even_if_its_last_epoch_is_we
     assert sorted(weak.intermediate_values) == [1, 2]
 
 
+def test_random_deletions_are_asked_only_of_trials_that_may_be_drawn(tmp_path) -> None:
+    """The report draws the random deletions of the best residual (and plain) trial that
+    recorded them: a trial is asked for them only if it may beat that one."""
+    study = optuna.create_study(direction="maximize")
+    searcher = searcher_for(study, tmp_path)
+    depth = {"useful_layers": 6, "total_layers": 8, "block_importance": [0.1]}
+    config = searcher.suggest("first")
+    assert config["deletions_from"] is None  # nothing recorded yet: every trial records
+    searcher.on_trial_complete("first", {"epoch": 2, "val_accuracy": 0.8, **depth,
+                                         "random_deletions": [[1, [0.7]]]})
+    assert searcher.suggest("second")["deletions_from"] == 0.8
+    searcher.on_trial_complete("second", {"epoch": 2, "val_accuracy": 0.7, **depth})
+    assert searcher.suggest("third")["deletions_from"] == 0.8  # a trial without them
+    searcher.on_trial_complete("third", {"epoch": 2, "val_accuracy": 0.9, **depth,
+                                         "random_deletions": [[1, [0.8]]]})
+    assert searcher.suggest("fourth")["deletions_from"] == 0.9
+    # A search resuming the study reads the bar from what the study holds.
+    assert searcher_for(study, tmp_path).suggest("fifth")["deletions_from"] == 0.9
+
+
 def test_a_weak_trial_mid_training_is_pruned(tmp_path) -> None:
     study = optuna.create_study(direction="maximize",
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=0,
