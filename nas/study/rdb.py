@@ -17,7 +17,6 @@ import re
 import threading
 import time
 import warnings
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import optuna
@@ -280,12 +279,8 @@ def _serialize_transactions(engine, url: str) -> None:
 
     from sqlalchemy import event
 
-    wal = _wal_allowed(sqlite_file(str(engine.url)))
-
     def on_connect(dbapi_connection, record) -> None:
         dbapi_connection.isolation_level = None  # sqlite3 begins nothing; on_begin does
-        if wal:
-            _use_wal(dbapi_connection)
 
     def on_begin(connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -342,43 +337,3 @@ def _missing_module(exc: ImportError) -> str | None:
     cause = exc.__cause__ if isinstance(exc.__cause__, ImportError) else exc
     name = cause.name or exc.name
     return name.split(".")[0] if name else None
-
-
-# Filesystems where SQLite's write-ahead log cannot work: it needs memory shared between
-# the processes that open the file, so every one of them on this machine (sqlite.org/wal).
-_NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "lustre",
-                        "gpfs", "beegfs", "ceph", "glusterfs", "9p", "afs")
-
-
-def _wal_allowed(db: Path, mounts_file: str = "/proc/mounts") -> bool:
-    """Whether the study file may use SQLite's write-ahead log: not on a network filesystem
-    (where drivers on several machines could share it), as far as ``mounts_file`` tells."""
-    try:
-        target = str(db.resolve())
-        with open(mounts_file, encoding="utf-8") as handle:
-            mounts = [line.split()[1:3] for line in handle]
-    except (OSError, IndexError):
-        return True  # no /proc (macOS): a local disk is the common case
-    best = ("", "")
-    for point, kind in mounts:
-        point = point.replace("\\040", " ")
-        inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) >= len(best[0]):
-            best = (point, kind)
-    return best[1] not in _NETWORK_FILESYSTEMS
-
-
-def _use_wal(dbapi_connection) -> None:
-    """Write-ahead logging: a commit appends to the log and syncs it once (rollback mode
-    syncs the journal and the database, several times), and readers such as
-    optuna-dashboard no longer wait for a writer. Synchronous stays FULL, so a committed
-    trial survives a power cut too. Kept in the file: the first connection converts it,
-    the others find it so. A file that cannot switch (read-only, locked at that instant)
-    stays as it is; both modes are correct."""
-    import sqlite3
-
-    try:
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA synchronous=FULL")
-    except sqlite3.OperationalError:
-        pass

@@ -111,21 +111,3 @@ def test_rdb_storage_works_on_in_memory_sqlite() -> None:
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
     again = optuna.load_study(study_name="m", storage=storage)
     assert len(again.trials) == 3 and again.best_value == max(t.value for t in study.trials)
-
-
-def test_a_sqlite_study_uses_the_write_ahead_log_except_on_a_network_filesystem(
-        tmp_path) -> None:
-    """One sync per commit instead of several, and optuna-dashboard reads while a search
-    writes; not where the file could be shared between machines."""
-    import sqlite3
-
-    storage = open_storage(f"sqlite:///{tmp_path / 'nas.db'}")
-    study = optuna.create_study(storage=storage, study_name="s")
-    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
-    with sqlite3.connect(tmp_path / "nas.db") as connection:
-        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert len(optuna.load_study(study_name="s", storage=storage).trials) == 2
-    mounts = tmp_path / "mounts"
-    mounts.write_text(f"/dev/vda / ext4 rw 0 0\nserver:/share {tmp_path} nfs4 rw 0 0\n")
-    assert not rdb._wal_allowed(tmp_path / "shared" / "nas.db", str(mounts))
-    assert rdb._wal_allowed(tmp_path.parent / "local.db", str(mounts))
