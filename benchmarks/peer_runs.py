@@ -43,12 +43,10 @@ def row(end: float, epochs: int, val: float, test: float | None, full: bool) -> 
 
 
 def load_space(path: str, seed: int, pruner: str | None = None):
-    import yaml
+    """The space file with the run's seed (data split and sampler) and pruner."""
+    from nas.space import load_space as read
 
-    from nas.space import parse_space
-
-    text = Path(path).read_text()
-    return parse_space(yaml.safe_load(text), path, text).with_overrides(seed=seed, pruner=pruner)
+    return read(path).with_overrides(seed=seed, pruner=pruner)
 
 
 _SPLITS: dict[str, Any] = {}

@@ -151,8 +151,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--budget", type=float, default=900.0, help="simulated seconds")
-    parser.add_argument("--methods", default=",".join(m for m in METHODS if not
-                                                      m.startswith("resnas-")),
+    parser.add_argument("--methods", default=",".join(m for m in METHODS
+                                                      if m == "resnas" or not _is_resnas(m)),
                         help="default: resnas and every peer; also the dropped variants "
                              f"{', '.join(cls.name for cls in VARIANTS)}")
     parser.add_argument("--jobs", type=int, default=2, help="processes running replays")
