@@ -32,7 +32,8 @@ def search(space: str | Path | SearchSpace, *, trials: int | None = None,
            sampler: str | None = None, pruner: str | None = None,
            cpus_per_trial: float | None = None, gpus_per_trial: float | None = None,
            max_concurrent: int | None = None, address: str | None = None,
-           progress: str | Progress = "quiet") -> optuna.Study:
+           progress: str | Progress = "quiet",
+           ignore_disk_space: bool = False) -> optuna.Study:
     """Search a space: Ray Tune runs the trials, an Optuna study samples, prunes and keeps them.
 
     Args:
@@ -52,6 +53,8 @@ def search(space: str | Path | SearchSpace, *, trials: int | None = None,
             caller started is used, else a private one on 127.0.0.1 is started and stopped.
         progress: ``"quiet"`` (default), ``"lines"`` (stderr), ``"live"``, ``"json"``
             (stdout), or a :class:`nas.tuning.progress.Progress` of your own.
+        ignore_disk_space: start even when the results folder's disk clearly lacks the
+            space the search would write (``DiskShort`` otherwise).
 
     Returns:
         The ``optuna.Study``, with every trial it holds: per-epoch values, the useful depth
@@ -63,7 +66,10 @@ def search(space: str | Path | SearchSpace, *, trials: int | None = None,
 
     Raises:
         NasError: a bad argument, space file, storage or data folder (one line: what is
-            wrong and what is allowed).
+            wrong and what is allowed). Its kinds ``DiskShort`` (refused before it starts)
+            and ``DiskFull`` (a disk filled up while it ran: finished trials are kept,
+            running ones queued again; calling again once space is freed resumes) name the
+            full place and the space free there.
         KeyboardInterrupt: interrupted; finished trials are kept, calling again resumes.
     """
     from nas.tuning.driver import run
@@ -74,7 +80,7 @@ def search(space: str | Path | SearchSpace, *, trials: int | None = None,
                    epochs=epochs, dataset=dataset, data_dir=data_dir, download=download,
                    sampler=sampler, pruner=pruner, cpus_per_trial=cpus_per_trial,
                    gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
-                   address=address, progress=progress)
+                   address=address, progress=progress, ignore_disk_space=ignore_disk_space)
     outcome = run(opts)
     opts.progress.message(outcome.report)  # where the report is (quiet: nothing)
     if outcome.interrupted:

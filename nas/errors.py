@@ -36,6 +36,39 @@ class NasError(Exception):
     """A mistake in what the user gave us (a file, a flag, a path, a URL)."""
 
 
+class DiskFull(NasError):
+    """No space left where resnas writes (the study, ``results/``, Ray's temporary folder).
+
+    Not the user's mistake but not a bug either: the search stops as on Ctrl-C (finished
+    trials kept, running ones queued again) and the command line exits with
+    :data:`DISK_FULL_EXIT`, naming the full place, the space it had free and how to resume.
+    """
+
+    def __init__(self, what: str, where: str, free: int | None = None) -> None:
+        held = f" ({human_bytes(free)} free there)" if free is not None else ""
+        super().__init__(f"no space left on the disk of {what}: {where}{held}")
+        self.what, self.where, self.free = what, where, free
+
+
+class DiskShort(NasError):
+    """A search refused before it starts: its results folder clearly lacks the space it
+    would write. Exits with :data:`DISK_FULL_EXIT` too: free space, then run again."""
+
+
+# sysexits.h's EX_TEMPFAIL: "a temporary failure; the user is invited to retry".
+DISK_FULL_EXIT = 75
+TERMINATED_EXIT = 128 + 15  # SIGTERM, as a shell reports a process it ended
+
+
+def human_bytes(count: float) -> str:
+    """``1.5 MB``: sizes as a person reads them (powers of 1,000, as ``df -H``)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(count) < 1000 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"
+
+
 class Diverged(NasError):
     """Training produced a non-finite loss; carries the epoch it happened in."""
 

@@ -20,7 +20,16 @@ from collections.abc import Sequence
 from nas import __version__
 from nas.cli import depth, export, search, studies, train
 from nas.cli.args import USAGE_ERROR, OneLineParser
-from nas.errors import Diverged, NasError, escape_line_breaks, flag_names, one_line
+from nas.errors import (
+    DISK_FULL_EXIT,
+    DiskFull,
+    DiskShort,
+    Diverged,
+    NasError,
+    escape_line_breaks,
+    flag_names,
+    one_line,
+)
 
 # In the order `nas --help` lists them.
 COMMAND_GROUPS = (train, search, studies, depth, export)
@@ -49,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Diverged as exc:
         print(f"nas: {exc}; try a lower lr or a smaller network", file=sys.stderr)
         return 1
+    except (DiskShort, DiskFull) as exc:  # not a mistake in the input: space, then again
+        print(f"nas: {escape_line_breaks(str(exc))}", file=sys.stderr)
+        return DISK_FULL_EXIT
     except NasError as exc:
         print(f"nas: error: {escape_line_breaks(str(exc))}", file=sys.stderr)
         return USAGE_ERROR

@@ -16,6 +16,7 @@ from nas.cli.args import (
     positive_float,
     positive_int,
 )
+from nas.errors import DISK_FULL_EXIT, TERMINATED_EXIT, DiskFull
 from nas.files import shown_path
 from nas.names import (
     DEFAULT_RESULTS,
@@ -77,6 +78,10 @@ def register(commands) -> None:
                         help="restarts of a trial whose worker or node dies, each from its "
                              "last epoch's checkpoint (default: 2; failures inside training "
                              "are recorded, not retried)")
+    search.add_argument("--ignore-disk-space", action="store_true",
+                        help="start even when the results folder's disk clearly lacks the "
+                             "space the search would write (it says how much before it "
+                             "starts)")
     search.add_argument("--address", metavar="ADDR",
                         help="join this Ray cluster ('auto': the one 'ray start' runs on this "
                              "machine; or host:port; also RAY_ADDRESS); default: start a "
@@ -102,19 +107,57 @@ def run_search(args: argparse.Namespace) -> int:
         data_dir=args.data_dir, download=args.download, sampler=args.sampler,
         pruner=args.pruner, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
-        max_failures=args.max_failures, address=args.address, progress=args.progress)
+        max_failures=args.max_failures, address=args.address, progress=args.progress,
+        ignore_disk_space=args.ignore_disk_space)
     from nas.tuning.driver import run
 
     # Started from a script, SIGINT may arrive ignored; Ctrl-C must still stop the search.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # SIGTERM (SLURM, Kubernetes, 'ray job stop') stops it as Ctrl-C does; while trials
+    # run, the driver defers either to a safe point (nas.tuning.stopping.DeferredCtrlC).
+    signal.signal(signal.SIGTERM, _terminate)
     started = time.perf_counter()
-    outcome = run(opts)
+    try:
+        outcome = run(opts)
+    except DiskFull as exc:
+        print(f"nas: {exc}; finished trials are kept: free space, then run again: "
+              f"{_resume_command(args, opts.study_name, opts.storage)}", file=sys.stderr)
+        return DISK_FULL_EXIT
+    except Terminated:
+        print("nas: stopped by SIGTERM; finished trials are kept; resume with: "
+              f"{_resume_command(args, opts.study_name, opts.storage)}", file=sys.stderr)
+        return TERMINATED_EXIT
     # With JSON on stdout, everything meant for a person goes to stderr.
     with contextlib.redirect_stdout(sys.stderr) if args.progress == "json" \
             else contextlib.nullcontext():
         _print_search_summary(opts, outcome, time.perf_counter() - started, args)
         print(outcome.report, file=sys.stderr if outcome.report_failed else sys.stdout)
+    if outcome.terminated:
+        return TERMINATED_EXIT
     return 130 if outcome.interrupted else 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the trials' run (starting Ray, writing the report)."""
+
+
+def _terminate(number, frame) -> None:
+    raise Terminated
+
+
+def _resume_command(args: argparse.Namespace, study: str, storage: str) -> str:
+    """The command that goes on where this search stopped (the same one, for a full disk)."""
+    from nas.study.config import mask
+
+    resume = ["nas search"]
+    if args.space:
+        resume.append(f"--space {args.space}")
+    resume += [f"--study {study}", f"--storage {mask(storage)}"]
+    if args.results != DEFAULT_RESULTS:
+        resume.append(f"--results {args.results}")
+    if args.trials:
+        resume.append(f"--trials {args.trials}")
+    return " ".join(resume)
 
 
 def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespace) -> None:
@@ -153,13 +196,6 @@ def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespac
         print(f"next: nas best --study {study.study_name} --storage {where} --export best.yaml "
               "(it prints the command that retrains it)")
     if outcome.interrupted:
-        resume = ["nas search"]
-        if args.space:
-            resume.append(f"--space {args.space}")
-        resume += [f"--study {study.study_name}", f"--storage {where}"]
-        if args.results != DEFAULT_RESULTS:
-            resume.append(f"--results {args.results}")
-        if args.trials:
-            resume.append(f"--trials {args.trials}")
-        print("interrupted: finished trials are kept; resume with: " + " ".join(resume),
-              file=sys.stderr)
+        how = "stopped by SIGTERM" if outcome.terminated else "interrupted"
+        print(f"{how}: finished trials are kept; resume with: "
+              f"{_resume_command(args, study.study_name, opts.storage)}", file=sys.stderr)

@@ -16,6 +16,7 @@ from typing import Any
 
 import optuna
 
+from nas.disk import disk_full, full_error, write_bytes
 from nas.errors import one_line
 from nas.files import shown_path
 from nas.report.info import (
@@ -111,6 +112,8 @@ def write_search_report(study: optuna.Study, results_dir: str | Path, study_name
     try:
         drawn = write_report(study, path, storage_url=storage_url)
     except Exception as exc:  # noqa: BLE001 - the study is safe in its storage; retry later
+        if disk_full(exc):  # as any full disk of a search: one line, its own exit status
+            raise full_error(exc, [("the report", path)]) from None
         return (f"warning: could not write the report ({type(exc).__name__}: "
                 f"{one_line(exc, 200)}); the study is intact, retry with: nas report --study "
                 f"{study_name}"), True
@@ -140,9 +143,7 @@ def write_report(study: optuna.Study, path: str | Path, storage_url: str = "") -
             f"<title>{title}</title><style>{_STYLE}</style></head><body>"
             f"<h1>{title}</h1>{''.join(parts)}</body></html>\n")
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(page, encoding="utf-8")
-    temporary.replace(path)  # a reader never sees half a report
+    write_bytes(path, page.encode())  # a reader never sees half a report
     return drawn
 
 

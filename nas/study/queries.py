@@ -33,6 +33,18 @@ def count_finished(study: optuna.Study) -> int:
     return sum(is_finished(t) for t in study.get_trials(deepcopy=False))
 
 
+def count_finished_in(storage: optuna.storages.BaseStorage, name: str) -> int:
+    """:func:`count_finished` of study ``name`` in ``storage``; 0 when there is none yet."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return 0
+    trials = storage.get_all_trials(study_id, deepcopy=False,
+                                    states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                            TrialState.FAIL))
+    return sum(is_finished(t) for t in trials)
+
+
 def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:
     counts = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL,
                                   TrialState.RUNNING, TrialState.WAITING)}

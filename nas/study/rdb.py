@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 import optuna
 
-from nas.errors import one_line, option
+from nas.disk import disk_full, full_error
+from nas.errors import DiskFull, one_line, option
 from nas.study._optuna import RDB_PRIVATE_CALLS
 from nas.study.config import (
     GRACE_BEATS,
@@ -144,6 +145,8 @@ class RDBStorage(optuna.storages.RDBStorage):
                     raise
                 result = True  # the attempt the connection broke under had committed it
             except Exception as exc:
+                if disk_full(exc):  # waiting does not free space: stop, say where
+                    raise self._disk_full(exc) from None
                 reason = _connection_lost(exc) if self.engine.dialect.name != "sqlite" else None
                 if reason is None:
                     raise
@@ -164,6 +167,11 @@ class RDBStorage(optuna.storages.RDBStorage):
                 # its heartbeat's, the dashboard writer's) met the outage first.
                 _OUTAGE.end(self.shown)
             return result
+
+    def _disk_full(self, exc: BaseException) -> DiskFull:
+        if self.engine.dialect.name == "sqlite":
+            return full_error(exc, [("the study", self.engine.url.database)])
+        return DiskFull("the study", f"the database server of {self.shown}")
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

@@ -24,7 +24,9 @@ from nas.study import _optuna
 
 DRIVER_STOPPED = "driver stopped"  # the search, not the candidate, ended this trial
 PROCESS_LOST = "process lost"  # the trial's Ray worker died (node lost, killed, Ctrl-C)
-RETRIED = (DRIVER_STOPPED, PROCESS_LOST)  # such trials do not count; their candidates rerun
+DISK_FULL = "disk full"  # no space for the trial's files: it reruns once space is freed
+# such trials do not count; their candidates rerun
+RETRIED = (DRIVER_STOPPED, PROCESS_LOST, DISK_FULL)
 UNTAGGED_GRACE_S = 600  # a RUNNING trial no driver has claimed is stale after this
 
 

@@ -11,19 +11,27 @@ variable is unset (normal use).
 if out of memory; ``4:kill-driver`` kills the driver (SIGKILL) halfway through
 recording trial 4's end in the study; the :data:`CHECKPOINT_FAULTS` kill the
 trial's worker in epoch 2, after the state of epoch 1 was checkpointed intact
-(``crash``), truncated, bit-flipped or deleted.
+(``crash``), truncated, bit-flipped or deleted. The :data:`DISK_FAULTS` fill the disk of
+the study (``fill-disk-study``, as the driver records the trial's end) or of the results
+folder (``fill-disk-checkpoint``, before the trial's checkpoint is written): the writes
+that follow meet a real full disk.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import shutil
 import signal
 from pathlib import Path
 
 ENV = "RESNAS_INJECT_FAULTS"
 CHECKPOINT_FAULTS = ("crash", "truncate-checkpoint", "corrupt-checkpoint",
                      "delete-checkpoint")
+DISK_FAULTS = ("fill-disk-study", "fill-disk-checkpoint")
+FILLER = ".resnas-filler"  # the file that fills a disk; the tests delete it to free space
+FILL_AT_MOST = 64 * 2**20  # a disk with more free space is not filled: the fault is raised
 
 
 @functools.lru_cache(maxsize=4)
@@ -78,3 +86,33 @@ def while_recording(trial_number: int) -> None:
     """Kill the driver halfway through recording the trial's end in the study."""
     if fault_for(trial_number) == "kill-driver":
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def before_checkpoint(trial_number: int, folder: str) -> None:
+    """Fill the disk of the results folder just before the trial writes its checkpoint."""
+    if fault_for(trial_number) == "fill-disk-checkpoint":
+        fill_disk(Path(folder))
+
+
+def before_recording(trial_number: int, storage_file: str | None) -> None:
+    """Fill the disk of an SQLite study just before the driver records the trial's end."""
+    if fault_for(trial_number) == "fill-disk-study" and storage_file:
+        fill_disk(Path(storage_file).parent)
+
+
+def fill_disk(folder: Path) -> None:
+    """Leave no free space on ``folder``'s filesystem, with one file, :data:`FILLER`.
+
+    Only a small filesystem (the tests' tmpfs) is filled; on any other the full disk is
+    raised here instead, as the write would have raised it.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if shutil.disk_usage(folder).free > FILL_AT_MOST:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
+    with open(folder / FILLER, "ab", buffering=0) as filler:
+        block = b"\0" * 65536
+        while block:
+            try:
+                filler.write(block)
+            except OSError:
+                block = block[: len(block) // 2]

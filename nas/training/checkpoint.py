@@ -20,6 +20,7 @@ import torch
 
 from nas.candidate import Candidate
 from nas.data import Splits
+from nas.disk import write_bytes
 from nas.errors import NasError, one_line
 from nas.models.resnet import ResNet, build_model
 
@@ -52,9 +53,10 @@ def save_checkpoint(path: str | Path, model: ResNet, splits: Splits,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # never leave a half-written checkpoint under the real name
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    # never half a checkpoint under the real name; a full disk fails as OSError(ENOSPC)
+    write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -19,10 +19,10 @@ import logging
 import os
 import socket
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from nas.disk import ray_temp_folder
 from nas.errors import NasError, one_line, option
 
 # What a search sets while it runs; each is put back when it ends, a user's own value wins.
@@ -169,18 +169,10 @@ def _recorded_address() -> str | None:
 
 
 def _address_file() -> Path:
-    """Where ``ray start`` records its cluster's address, by Ray's rule for its temp folder
-    (``RAY_TMPDIR``, else ``TMPDIR`` on Linux, else /tmp). Found without importing Ray, which
-    must not be imported before a private Ray's loopback setting is made."""
-    if os.environ.get("RAY_TMPDIR"):
-        temp = os.environ["RAY_TMPDIR"]
-    elif sys.platform.startswith("linux") and "TMPDIR" in os.environ:
-        temp = os.environ["TMPDIR"]
-    elif sys.platform.startswith(("linux", "darwin")):
-        temp = "/tmp"
-    else:
-        temp = tempfile.gettempdir()
-    return Path(temp, "ray", "ray_current_cluster")
+    """Where ``ray start`` records its cluster's address, in Ray's temp folder. Found
+    without importing Ray, which must not be imported before a private Ray's loopback
+    setting is made."""
+    return ray_temp_folder() / "ray_current_cluster"
 
 
 def _answers(address: str, timeout: float = 1.0) -> bool:

@@ -20,9 +20,10 @@ from pathlib import Path
 import optuna
 
 import nas
+from nas.disk import disk_full, full_error, ray_temp_folder
 from nas.errors import NasError, option
 from nas.study.algorithms import grid_size
-from nas.study.config import is_url, mask
+from nas.study.config import StorageError, is_url, mask
 from nas.study.policy import SearchPolicy, create_search_study, search_directions
 from nas.study.queries import count_finished
 from nas.study.recovery import heartbeats, recover_stale_trials
@@ -80,7 +81,7 @@ def name_metrics(study: optuna.Study, objectives: tuple[str, ...]) -> None:
 
 # What _run_on_ray imports first: imported while Ray starts (nas.tuning.cluster._prefetch).
 _PREFETCH = ("ray.tune", "ray.tune.search", "nas.tuning.searcher", "nas.tuning.trial",
-             "nas.tuning.dashboard")
+             "nas.tuning.dashboard", "nas.tuning.stopping")
 
 
 def run(opts: SearchOptions) -> SearchOutcome:
@@ -97,7 +98,12 @@ def run(opts: SearchOptions) -> SearchOutcome:
                 ray_session(opts.ray_address, available_cpus(), opts.progress.message,
                             prefetch=_PREFETCH):
             outcome = _run_on_ray(opts)
-            outcome.report, outcome.report_failed = _write_report(opts, outcome.study)
+            if outcome.terminated:  # the scheduler's grace is short: the rerun writes it
+                outcome.report = (f"report: not written (stopped by SIGTERM); nas report "
+                                  f"--study {opts.study_name} --storage {mask(opts.storage)} "
+                                  "writes it")
+            else:
+                outcome.report, outcome.report_failed = _write_report(opts, outcome.study)
             return outcome
     finally:
         opts.progress.close()
@@ -129,11 +135,12 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
     from ray.tune.search import ConcurrencyLimiter
 
     from nas.tuning.dashboard import DashboardWriter
-    from nas.tuning.searcher import (
+    from nas.tuning.searcher import PrunerScheduler, StorageStopper, StudySearcher
+    from nas.tuning.stopping import (
         DeferredCtrlC,
-        PrunerScheduler,
-        StorageStopper,
-        StudySearcher,
+        DiskFullLogs,
+        DropTrainingStates,
+        drop_run_training_states,
     )
     from nas.tuning.trial import run_trial
 
@@ -176,6 +183,7 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
         front=_front(study)))
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
     ctrl_c = DeferredCtrlC()
+    run_name = time.strftime("run-%Y%m%d-%H%M%S")
     tuner = tune.Tuner(
         tune.with_resources(run_trial, resources),
         tune_config=tune.TuneConfig(
@@ -189,7 +197,7 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=time.strftime("run-%Y%m%d-%H%M%S"),
+            name=run_name,
             storage_path=tune_dir,
             verbose=0,
             log_to_file=True,
@@ -198,25 +206,47 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
             # failures inside training are reported as results, never retried.
             failure_config=tune.FailureConfig(max_failures=opts.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[ctrl_c],
+            callbacks=[ctrl_c, DropTrainingStates()],
         ),
     )
+    # Where a full disk can stop the run from inside Tune: its logs, Ray's session folder.
+    driver_writes = [("the search's results", None if is_url(tune_dir) else tune_dir),
+                     ("Ray's temporary folder", str(ray_temp_folder()))]
     interrupted = False
     try:
-        with heartbeats(study, lambda: list(searcher.live.values())), ctrl_c.armed():
+        with heartbeats(study, lambda: list(searcher.live.values())), ctrl_c.armed(), \
+                DiskFullLogs(searcher, driver_writes, tune_dir).installed():
             tuner.fit()
     except KeyboardInterrupt:
         interrupted = True
+    except Exception as exc:  # Tune's own writes (logs, experiment state) on a full disk
+        if not disk_full(exc):
+            raise
+        searcher.halt = searcher.halt or full_error(exc, driver_writes, tune_dir)
     finally:
-        # With the storage gone, its running trials stay RUNNING there: the next
-        # search, finding this driver dead, fails them and runs their candidates again.
-        abandoned = 0 if searcher.storage_error else searcher.abandon_running()
+        abandoned = _abandon_running(searcher)
         dashboard.close()  # the notes and the figure of every told trial, written
-    if searcher.storage_error is not None:
-        raise searcher.storage_error
+        drop_run_training_states(f"{tune_dir.rstrip('/')}/{run_name}")  # every trial ended
+    if searcher.halt is not None:
+        raise searcher.halt
     interrupted = interrupted or abandoned > 0
     opts.progress.search_finished(budget - searcher.budget, interrupted)
-    return SearchOutcome(study, budget - searcher.budget, interrupted, checkpoints, tune_dir)
+    return SearchOutcome(study, budget - searcher.budget, interrupted, checkpoints, tune_dir,
+                         terminated=ctrl_c.terminated)
+
+
+def _abandon_running(searcher) -> int:
+    """Fail the trials still running and queue their candidates again, where the storage
+    still takes writes. With the storage gone (or its disk full), they stay RUNNING
+    there: the next search, finding this driver dead, fails them and reruns them."""
+    if isinstance(searcher.halt, StorageError):
+        return 0
+    try:
+        return searcher.abandon_running()
+    except Exception as exc:
+        if not disk_full(exc):
+            raise
+        return 0
 
 
 def _front(study: optuna.Study) -> tuple[tuple[int, tuple[float, ...]], ...]:

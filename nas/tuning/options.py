@@ -86,7 +86,8 @@ class SearchOptions:
 @dataclass
 class SearchOutcome:
     """What a search leaves: the study, the trials this run finished, whether it was
-    stopped early, where its files are, and the line saying where its report is."""
+    stopped early (and by SIGTERM), where its files are, and the line saying where its
+    report is."""
 
     study: optuna.Study
     ran: int
@@ -95,6 +96,7 @@ class SearchOutcome:
     tune_dir: str
     report: str = ""
     report_failed: bool = False
+    terminated: bool = False  # stopped by SIGTERM (a scheduler, 'ray job stop'), not Ctrl-C
 
 
 def prepare(space: str | Path | SearchSpace | None = None, *, trials: int | None = None,
@@ -106,7 +108,8 @@ def prepare(space: str | Path | SearchSpace | None = None, *, trials: int | None
             cpus_per_trial: float | None = None, gpus_per_trial: float | None = None,
             max_concurrent: int | None = None, max_failures: int = 2,
             address: str | None = None,
-            progress: str | Progress = "quiet") -> SearchOptions:
+            progress: str | Progress = "quiet",
+            ignore_disk_space: bool = False) -> SearchOptions:
     """Every input checked, the data prepared, an existing storage opened: the options a
     search runs with. Arguments as :func:`nas.search` documents them (None: the space
     file's value); ``space`` None is the shipped default space.
@@ -165,7 +168,26 @@ def prepare(space: str | Path | SearchSpace | None = None, *, trials: int | None
     if storage_exists:
         opts.open_storage()  # a server or an existing file: a bad one fails before Ray starts
     opts.progress = make_progress(progress) if isinstance(progress, str) else progress
+    if not is_url(results):
+        _check_disk(opts, storage_exists, ignore_disk_space)
     return opts
+
+
+def _check_disk(opts: SearchOptions, storage_exists: bool, ignore: bool) -> None:
+    """Say how much the search will write into the results folder; refuse when that disk
+    clearly lacks it. A resumed study counts only the trials still to run."""
+    from nas.disk import check_search_disk
+    from nas.study.queries import count_finished_in
+    from nas.training.device import available_cpus
+
+    finished = count_finished_in(opts.open_storage(), opts.study_name) if storage_exists else 0
+    remaining = max(0, opts.trials - finished)
+    if remaining == 0:
+        return
+    concurrent = opts.max_concurrent or max(1, int(available_cpus() // opts.cpus_per_trial))
+    check_search_disk(opts.space, remaining, min(concurrent, remaining),
+                      Path(opts.results_dir), opts.progress.message, ignore,
+                      private_ray=not opts.ray_address)
 
 
 def make_progress(kind: str) -> Progress:

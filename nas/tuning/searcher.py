@@ -19,33 +19,40 @@ import contextlib
 import functools
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import optuna
-from ray.tune import Callback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from nas.depth.report import RESULT_KEYS as DEPTH_KEYS
-from nas.errors import one_line
+from nas.disk import disk_full, full_error
+from nas.errors import DiskFull, one_line
 from nas.report import depth_note
 from nas.report.info import deletion_bars
 from nas.study import _optuna
-from nas.study.config import StorageError, mask
+from nas.study.config import StorageError, mask, sqlite_file
 from nas.study.policy import SearchPolicy
-from nas.study.recovery import DRIVER_STOPPED, PROCESS_LOST, fail_and_retry, this_driver
+from nas.study.recovery import (
+    DISK_FULL,
+    DRIVER_STOPPED,
+    PROCESS_LOST,
+    fail_and_retry,
+    this_driver,
+)
 from nas.testing import faults
 from nas.tuning.dashboard import DashboardWriter
 from nas.tuning.options import TRIAL_ATTRS, SearchOptions
 from nas.tuning.progress import QuietProgress, TrialEnd
+from nas.tuning.stopping import STOP_SIGNALS
 
 
 @contextlib.contextmanager
 def _interrupt_deferred():
-    """Let a Ctrl-C that arrives inside the block act when the block ends.
+    """Let a Ctrl-C (or SIGTERM) that arrives inside the block act when the block ends.
 
     A callback of the searcher asks for a trial or records one in several storage
     writes; a KeyboardInterrupt between two of them would leave a trial RUNNING that
@@ -56,29 +63,36 @@ def _interrupt_deferred():
         yield
         return
     arrived: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: arrived.append(number))
+    previous = {sig: signal.signal(sig, lambda number, frame: arrived.append(number))
+                for sig in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if arrived:
-            signal.raise_signal(signal.SIGINT)  # now, to the handler that was there before
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for number in dict.fromkeys(arrived):
+            signal.raise_signal(number)  # now, to the handler that was there before
 
 
-def _until_storage_fails(fallback: Any):
+def _until_halted(fallback: Any):
     """Run a Tune callback of the searcher whole (a Ctrl-C acts when it returns) unless the
-    storage has failed; return ``fallback`` instead of raising into Tune (which would
-    print its traceback)."""
+    search has halted (its storage unreachable, a disk full); return ``fallback`` instead of
+    raising into Tune (which would print its traceback and go on)."""
 
     def wrap(method: Callable) -> Callable:
         @functools.wraps(method)
         def guarded(self, *args, **kwargs):
-            if self.storage_error is None:
+            if self.halt is None:
                 try:
                     with _interrupt_deferred():
                         return method(self, *args, **kwargs)
-                except StorageError as exc:
-                    self.storage_error = exc
+                except (StorageError, DiskFull) as exc:
+                    self.halt = exc
+                except Exception as exc:
+                    if not disk_full(exc):
+                        raise
+                    self.halt = full_error(exc, [("the study", self.sqlite_file)],
+                                           shown=mask(self.opts.storage))
             return fallback
 
         return guarded
@@ -107,8 +121,10 @@ class StudySearcher(Searcher):
         self.deletion_bars = deletion_bars(self.study)
         self.plain: dict[int, bool] = {}  # per running trial number: shortcut 'none'?
         self.driver = this_driver()
-        # Set when the storage stayed unreachable: the search then stops, writing nothing
-        self.storage_error: StorageError | None = None
+        # Set when the search must stop: its storage stayed unreachable (then it writes
+        # nothing more) or a disk is full (then running trials are queued again if it can).
+        self.halt: StorageError | DiskFull | None = None
+        self.sqlite_file = _sqlite_path(opts.storage)  # where fill-disk-study strikes
 
     def __getstate__(self) -> dict:
         # Ray Tune pickles the searcher into tune/run-*/tuner.pkl, for a restore resnas never
@@ -121,7 +137,7 @@ class StudySearcher(Searcher):
         state["study"], state["policy"], state["live"], state["dashboard"] = None, None, {}, None
         return state
 
-    @_until_storage_fails(Searcher.FINISHED)
+    @_until_halted(Searcher.FINISHED)
     def suggest(self, trial_id: str) -> dict | None:
         if self.budget <= 0:
             return Searcher.FINISHED
@@ -145,7 +161,7 @@ class StudySearcher(Searcher):
             "checkpoint_dir": self.opts.results("checkpoints"),
         }
 
-    @_until_storage_fails(True)  # and stop the trial
+    @_until_halted(True)  # and stop the trial
     def observe(self, trial_id: str, result: dict) -> bool:
         """Record one epoch in the study; true when the trial must stop."""
         trial = self.live.get(trial_id)
@@ -168,7 +184,7 @@ class StudySearcher(Searcher):
                     return True
         return "error" in result
 
-    @_until_storage_fails(None)
+    @_until_halted(None)
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         # The trial stays live until the study has been told its end: a Ctrl-C halfway
@@ -177,6 +193,7 @@ class StudySearcher(Searcher):
         if trial is None:
             return
         result = result or {}
+        faults.before_recording(trial.number, self.sqlite_file)
         for key in TRIAL_ATTRS:
             if key in result:
                 trial.set_user_attr(key, result[key])
@@ -192,6 +209,14 @@ class StudySearcher(Searcher):
             trial.set_user_attr("error", self.errors.get(trial_id, "the worker died"))
             fail_and_retry(self.study, trial, PROCESS_LOST)
             kind, reason = "retried", "lost its worker"
+        elif result.get("fail_reason") == DISK_FULL:
+            # No space for its files: it runs again once space is freed; the search stops.
+            trial.set_user_attr("error", result["error"])
+            fail_and_retry(self.study, trial, DISK_FULL)
+            kind, reason = "retried", DISK_FULL
+            free = int(result.get("disk_full_free", -1))
+            self.halt = self.halt or DiskFull(result["disk_full_what"], result["disk_full_where"],
+                                              None if free < 0 else free)
         elif "error" in result:
             reason = result["fail_reason"]
             trial.set_user_attr("fail_reason", reason)
@@ -247,7 +272,7 @@ class StudySearcher(Searcher):
 
 
 class StorageStopper(Stopper):
-    """Ends the whole run once the searcher could not reach the storage."""
+    """Ends the whole run once the searcher halted (storage unreachable, a disk full)."""
 
     def __init__(self, searcher: StudySearcher) -> None:
         self.searcher = searcher
@@ -256,40 +281,7 @@ class StorageStopper(Stopper):
         return False
 
     def stop_all(self) -> bool:
-        return self.searcher.storage_error is not None
-
-
-class DeferredCtrlC(Callback):
-    """Ctrl-C while ``tuner.fit()`` runs acts between two steps of Tune's loop (as the same
-    KeyboardInterrupt, raised from here), never in the middle of Tune's or its loggers'
-    code: one raised there can leave a lock held for good (tensorboardX's queue, whose exit
-    handler then blocks the driver's exit). A second Ctrl-C acts at once."""
-
-    pending = False
-
-    @contextlib.contextmanager
-    def armed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield  # signals reach only the main thread
-            return
-
-        def note(number, frame):
-            if self.pending:
-                raise KeyboardInterrupt
-            self.pending = True
-
-        previous = signal.signal(signal.SIGINT, note)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    def on_step_begin(self, iteration, trials, **info) -> None:
-        if self.pending:
-            raise KeyboardInterrupt
-
-    def on_step_end(self, iteration, trials, **info) -> None:
-        self.on_step_begin(iteration, trials)
+        return self.searcher.halt is not None
 
 
 class PrunerScheduler(FIFOScheduler):
@@ -309,3 +301,10 @@ class PrunerScheduler(FIFOScheduler):
         if error is not None:
             self.searcher.note_error(trial.trial_id, one_line(error, 500))
         super().on_trial_error(tune_controller, trial)
+
+
+def _sqlite_path(storage: str) -> str | None:
+    try:
+        return str(sqlite_file(storage)) if storage.startswith("sqlite:") else None
+    except StorageError:  # in memory: no file
+        return None

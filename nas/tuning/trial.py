@@ -20,7 +20,9 @@ import ray
 from ray import tune
 
 from nas.candidate import Candidate
+from nas.disk import disk_full, full_error, ray_temp_folder
 from nas.errors import Diverged, one_line
+from nas.study.recovery import DISK_FULL
 from nas.study.storage import is_url
 from nas.testing import faults
 
@@ -76,6 +78,7 @@ def run_trial(config: dict[str, Any]) -> None:
         splits = _cached_splits(candidate, config)
         result = train(candidate, splits, report=report, device=config["device"],
                        threads=config["threads"], resume=resume, on_state=save_state)
+        faults.before_checkpoint(number, config["checkpoint_dir"])
         path = save_trial_checkpoint(config, result, splits)
         final = {**last, "test_accuracy": result.test_accuracy, "epochs": result.epochs,
                  "layers": result.layers, "blocks": result.blocks, "params": result.params,
@@ -91,12 +94,27 @@ def run_trial(config: dict[str, Any]) -> None:
         tune.report({**static, "epoch": exc.epoch, "val_accuracy": math.nan,
                      "error": str(exc), "fail_reason": "diverged"})
     except Exception as exc:  # noqa: BLE001 - any trial failure is recorded, not raised
+        if disk_full(exc):  # not the candidate's fault: the search stops, the trial reruns
+            full = full_error(exc, _trial_writes(number, config["checkpoint_dir"]))
+            tune.report({**static, "val_accuracy": math.nan, "error": str(full),
+                         "fail_reason": DISK_FULL,
+                         # flat: Tune flattens a nested dict into "disk_full/what"...
+                         "disk_full_what": full.what, "disk_full_where": full.where,
+                         "disk_full_free": -1 if full.free is None else full.free})
+            return
         message = one_line(f"{type(exc).__name__}: {exc}", 500)
         # val_accuracy is there because Tune insists every result carries the metric.
         tune.report({**static, "val_accuracy": math.nan, "error": message,
                      "fail_reason": failure_reason(exc)})
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _trial_writes(number: int, checkpoint_dir: str) -> list[tuple[str, str | None]]:
+    """Where a trial writes: its checkpoint, its training state, Ray's session logs."""
+    return [(f"trial {number}'s checkpoint", None if is_url(checkpoint_dir) else checkpoint_dir),
+            (f"trial {number}'s training state", tempfile.gettempdir()),
+            ("Ray's temporary folder", str(ray_temp_folder()))]
 
 
 def _restored_state() -> tuple[dict[str, Any] | None, str]:

@@ -1,4 +1,5 @@
-"""A real two-node Ray cluster on this machine: `ray job submit` and a node lost mid-trial.
+"""A real two-node Ray cluster on this machine: `ray job submit` and `ray job stop`, and a
+node lost mid-trial.
 
 Each node is a `ray start --block` process in its own session, on 127.0.0.1, with
 token authentication on; every process the cluster starts is stopped by its id.
@@ -7,6 +8,7 @@ token authentication on; every process the cluster starts is stopped by its id.
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +20,8 @@ import pytest
 from helpers import ROOT, stop_group
 from optuna.trial import TrialState
 from ray_nodes import Cluster
+
+from nas.study.queries import is_finished, is_retried
 
 pytestmark = pytest.mark.slow
 
@@ -57,29 +61,50 @@ def _space(tmp_path: Path, **values) -> Path:
     return path
 
 
-def test_ray_job_submit_runs_trials_on_both_nodes(cluster, tmp_path) -> None:
+def test_ray_job_submit_runs_trials_on_both_nodes_and_ray_job_stop_stops_cleanly(
+        cluster, tmp_path) -> None:
     head = cluster.start(cpus=1, head=True)
     cluster.start(cpus=1)
     nodes = {n["NodeID"] for n in cluster.alive_nodes()}
     assert len(nodes) == 2 and head.poll() is None
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
     shared = tmp_path / "shared-results"  # one folder every node reaches
-    space = _space(tmp_path, epochs=2, trials=4, blocks=1)
-    job = subprocess.run(
-        [RAY, "job", "submit", f"--address=http://127.0.0.1:{cluster.dashboard_port}",
-         "--working-dir", str(ROOT), "--", "nas", "search", "--address", "auto",
-         "--space", str(space), "--storage", storage, "--results", str(shared),
-         "--max-concurrent", "2"],
-        cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=600)
+    space = _space(tmp_path, epochs=3, trials=4, blocks=1)
+    address = f"--address=http://127.0.0.1:{cluster.dashboard_port}"
+    search = ["--working-dir", str(ROOT), "--", "nas", "search", "--address", "auto",
+              "--space", str(space), "--storage", storage, "--results", str(shared),
+              "--max-concurrent", "2"]
+
+    # `ray job stop` sends SIGTERM, waits RAY_JOB_STOP_WAIT_TIME_S (3 s), then SIGKILL
+    submitted = subprocess.run([RAY, "job", "submit", address, "--no-wait", *search],
+                               cwd=ROOT, env=cluster.env, capture_output=True, text=True,
+                               timeout=300)
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    job_id = re.search(r"Job '([^']+)' submitted", submitted.stdout + submitted.stderr)[1]
+    _wait_for_epoch(storage, 1)
+    stop = subprocess.run([RAY, "job", "stop", address, job_id], cwd=ROOT, env=cluster.env,
+                          capture_output=True, text=True, timeout=300)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    logs = subprocess.run([RAY, "job", "logs", address, job_id], cwd=ROOT, env=cluster.env,
+                          capture_output=True, text=True, timeout=300).stdout
+    assert "stopped by SIGTERM: finished trials are kept; resume with: nas search" in logs, \
+        logs[-3000:] + cluster.tail()
+    assert "Traceback" not in logs, logs[-3000:]
+    stopped = optuna.load_study(study_name="cluster", storage=storage).get_trials()
+    assert not [t for t in stopped if t.state == TrialState.RUNNING]
+
+    job = subprocess.run([RAY, "job", "submit", address, *search], cwd=ROOT, env=cluster.env,
+                         capture_output=True, text=True, timeout=600)
     output = job.stdout + job.stderr
     assert job.returncode == 0, output[-4000:] + cluster.tail()
     assert "search finished" in output, output[-4000:]
     study = optuna.load_study(study_name="cluster", storage=storage)
-    trials = study.get_trials()
-    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials), output
-    used = {t.user_attrs["node"] for t in trials}
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 4, output
+    assert all(is_finished(t) or is_retried(t) for t in study.get_trials())
+    used = {t.user_attrs["node"] for t in complete}
     assert used == nodes  # trials spread over both nodes, each one's node recorded
-    for t in trials:
+    for t in complete:
         assert Path(t.user_attrs["checkpoint"]).is_file()
         assert Path(t.user_attrs["checkpoint"]).is_relative_to(shared)
 
@@ -114,12 +139,12 @@ def test_a_trial_lost_with_its_node_resumes_from_its_last_epoch(cluster, tmp_pat
     assert trial.user_attrs["node"] not in doomed_id  # finished on the new node
 
 
-def _wait_for_epoch(storage: str, epoch: int, driver: subprocess.Popen,
+def _wait_for_epoch(storage: str, epoch: int, driver: subprocess.Popen | None = None,
                     timeout: float = 300) -> int:
     """Wait until the study's first trial has reported ``epoch``; return its last epoch."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if driver.poll() is not None:
+        if driver is not None and driver.poll() is not None:
             raise AssertionError(f"the search ended early:\n{driver.stderr.read()[-3000:]}")
         with contextlib.suppress(KeyError, ValueError):
             study = optuna.load_study(study_name="cluster", storage=storage)

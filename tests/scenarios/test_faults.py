@@ -124,13 +124,18 @@ def test_sigkill_while_a_trial_is_being_recorded(tmp_path) -> None:
     assert any(t.user_attrs.get("retry_of") == 2 and is_finished(t) for t in after)
 
 
-def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes(tmp_path) -> None:
+@pytest.mark.parametrize(("stop", "status", "said"), [
+    (signal.SIGINT, 130, "interrupted"),  # a terminal's Ctrl-C reaches the driver only
+    (signal.SIGTERM, 143, "stopped by SIGTERM"),  # Kubernetes, a batch scheduler, kill
+], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_stops_cleanly_and_the_printed_command_resumes(
+        tmp_path, stop: int, status: int, said: str) -> None:
     search = Search(tmp_path)
     proc = search.start()
     # mid-trial: the first epoch of a trial is in (a wider window than a complete trial,
     # whose end on a loaded machine came too close to the search's own end)
     search.wait_for(proc, lambda ts: any(t.intermediate_values for t in ts))
-    proc.send_signal(signal.SIGINT)  # the driver only, as a terminal's Ctrl-C reaches it
+    proc.send_signal(stop)
     try:
         out, err = proc.communicate(timeout=240)
     except subprocess.TimeoutExpired:
@@ -146,11 +151,13 @@ def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes(tmp_path) -> None:
             err = proc.communicate(timeout=60)[1]
         pytest.fail(f"no exit 4 minutes after a Ctrl-C; its stderr:\n{err[-3000:]}\n"
                     f"the driver's stacks:\n{stacks}")
-    finally:
-        stop_group(proc, signal.SIGKILL)
-    assert proc.returncode == 130, err[-3000:]
+    left = _session_processes(proc.pid)  # Ray's daemons and workers: stopped with it
+    stop_group(proc, signal.SIGKILL)
+    assert proc.returncode == status, err[-3000:]
+    assert not left, left
     assert "Traceback" not in err
     resume = next(line for line in err.splitlines() if "resume with: " in line)
+    assert resume.startswith(f"{said}: "), resume
     stopped = search.trials()
     assert not [t for t in stopped if t.state == TrialState.RUNNING]
     # what waits is the stopped trials' candidates, queued to run again, and the rest of
@@ -163,6 +170,20 @@ def test_ctrl_c_stops_cleanly_and_the_printed_command_resumes(tmp_path) -> None:
                            text=True, capture_output=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert_consistent(search.trials())
+
+
+def _session_processes(session: int, timeout: float = 60) -> list[str]:
+    """What still runs in a session once its processes have had ``timeout`` seconds to
+    exit (a worker told to stop may take a moment); empty as soon as all have."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = subprocess.run(["ps", "-s", str(session), "-o", "pid=,stat=,args="],
+                                text=True, capture_output=True).stdout
+        left = [line.strip() for line in listed.splitlines()
+                if line.strip() and line.split()[1][0] != "Z"]  # a zombie has exited
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.3)
 
 
 def test_an_unwritable_results_folder_stops_before_any_training(tmp_path) -> None:
