@@ -15,6 +15,8 @@ __version__ = "0.1.0"
 # name -> the module that defines it
 _API = {
     "NasError": "nas.errors",
+    "DiskFull": "nas.errors",
+    "DiskShort": "nas.errors",
     "Candidate": "nas.candidate",
     "SearchSpace": "nas.space",
     "load_space": "nas.space",

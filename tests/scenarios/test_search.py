@@ -65,6 +65,14 @@ def states_run(tmp_path_factory):
             "trials": {t.number: t for t in trials}}
 
 
+def test_no_training_state_is_left_by_any_kind_of_trial_end(states_run) -> None:
+    # complete, pruned, diverged, raised, out of memory: each wrote a state per epoch
+    # into Tune's folder (a worker lost mid-trial restarts from it); none outlives its trial
+    tune_folder = states_run["work"] / "results" / "states" / "tune"
+    assert list(tune_folder.rglob("result.json"))  # the trials' folders are there
+    assert not list(tune_folder.rglob("checkpoint_*"))
+
+
 def test_trial_states_are_true(states_run) -> None:
     trials = states_run["trials"]
     assert sorted(trials) == [0, 1, 2, 3, 4]
