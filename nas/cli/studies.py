@@ -85,23 +85,27 @@ def open_storage_arg(args: argparse.Namespace):
 def run_studies(args: argparse.Namespace) -> int:
     import optuna
 
+    from nas.study._optuna import study_summaries
     from nas.study.queries import best_value, state_counts
 
     url, storage = open_storage_arg(args)
-    names = sorted(optuna.get_all_study_names(storage))
-    if not names:
+    summaries = study_summaries(storage)  # counted in SQL: flat in the study's size
+    if summaries is None:  # a journal file: read trial by trial
+        summaries = {}
+        for name in optuna.get_all_study_names(storage):
+            study = optuna.load_study(study_name=name, storage=storage)
+            summaries[name] = (state_counts(study.get_trials(deepcopy=False)),
+                               best_value(study))
+    if not summaries:
         print("no studies")
         return 0
     print(f"{'study':<28} {'trials':>6} {'complete':>8} {'pruned':>6} {'failed':>6} "
           f"{'running':>7} {'best':>7}")
-    for name in names:
-        study = optuna.load_study(study_name=name, storage=storage)
-        trials = study.get_trials(deepcopy=False)
-        c = state_counts(trials)
-        value = best_value(study)
+    for name in sorted(summaries):
+        c, value = summaries[name]
         best = f"{value:.2%}" if value is not None else "-"
-        print(f"{name:<28} {len(trials):>6} {c['COMPLETE']:>8} {c['PRUNED']:>6} {c['FAIL']:>6} "
-              f"{c['RUNNING']:>7} {best:>7}")
+        print(f"{name:<28} {sum(c.values()):>6} {c.get('COMPLETE', 0):>8} "
+              f"{c.get('PRUNED', 0):>6} {c.get('FAIL', 0):>6} {c.get('RUNNING', 0):>7} {best:>7}")
     return 0
 
 

@@ -95,3 +95,43 @@ def ask_claimed(study: optuna.Study, claim: dict[str, str]) -> optuna.Trial:
         datetime_complete=None, params={}, distributions={}, user_attrs=dict(claim),
         system_attrs={}, intermediate_values={}, trial_id=-1)
     return optuna.Trial(study, storage.create_new_trial(study_id, template_trial=template))
+
+
+def study_summaries(storage: optuna.storages.BaseStorage
+                    ) -> dict[str, tuple[dict[str, int], float | None]] | None:
+    """Per study name: its trials counted by state, and the best first-objective value of a
+    complete trial (max, or min for a minimized first objective), in four SQL queries
+    whatever the studies hold; None for a storage without SQL (a journal file).
+
+    Optuna's storage API can only count by listing every trial with its attributes (1.2 GB
+    and 20 s at 10,000 trials, issue 28); Optuna's tables are private, hence here.
+    """
+    backend = getattr(storage, "_backend", storage)  # under Optuna's _CachedStorage
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        return None
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import func
+
+    trial, value = models.TrialModel, models.TrialValueModel
+    with _create_scoped_session(backend.scoped_session) as session:
+        names = dict(session.query(models.StudyModel.study_id, models.StudyModel.study_name))
+        counts: dict[int, dict[str, int]] = {sid: {} for sid in names}
+        for sid, state, count in (session.query(trial.study_id, trial.state,
+                                                func.count(trial.trial_id))
+                                  .group_by(trial.study_id, trial.state)):
+            counts[sid][state.name] = count
+        minimize = {sid for sid, direction in session.query(
+            models.StudyDirectionModel.study_id, models.StudyDirectionModel.direction)
+            .filter(models.StudyDirectionModel.objective == 0)
+            if direction == optuna.study.StudyDirection.MINIMIZE}
+        best: dict[int, float] = {}
+        for sid, high, low in (session.query(trial.study_id, func.max(value.value),
+                                             func.min(value.value))
+                               .join(value, value.trial_id == trial.trial_id)
+                               .filter(trial.state == TrialState.COMPLETE,
+                                       value.objective == 0,
+                                       value.value_type == value.TrialValueType.FINITE)
+                               .group_by(trial.study_id)):
+            best[sid] = low if sid in minimize else high
+    return {name: (counts[sid], best.get(sid)) for sid, name in names.items()}
