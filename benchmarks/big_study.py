@@ -6,10 +6,11 @@ written in bulk through SQLAlchemy into Optuna's own tables (trial by trial thro
 Optuna's API, 10,000 trials take many minutes). Then times, each command in a process of
 its own as a user runs it, with its peak resident memory (GNU time's %M):
 - ``nas studies`` against ``optuna studies`` (the baseline, the same file, the same run);
-- ``nas best``.
+- ``nas best``;
+- ``nas report`` (up to ``--report-up-to`` trials), with the size of its HTML.
 
 Still to come for issue 28 (not measured here yet): the searcher's work for one completed
-trial at each size, ``nas report``, optuna-dashboard's API, and PostgreSQL.
+trial at each size, optuna-dashboard's API, and PostgreSQL.
 
 ratio = ``nas studies`` seconds / ``optuna studies`` seconds at the largest size both ran
 (goal <= 0.1). Prints ``ratio=<x>`` last.
@@ -110,6 +111,8 @@ def main() -> None:
     parser.add_argument("--baseline-up-to", type=int, default=10_000,
                         help="run 'optuna studies' up to this size only (at 100,000 it "
                              "holds every trial in memory: ~12 GB, minutes)")
+    parser.add_argument("--report-up-to", type=int, default=10_000,
+                        help="run 'nas report' up to this size only (default: 10000)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -118,7 +121,7 @@ def main() -> None:
     ratios = []
     try:
         print(f"{'trials':>7} {'build s':>8} {'nas studies':>16} {'optuna studies':>16} "
-              f"{'nas best':>14}")
+              f"{'nas best':>14} {'nas report':>24}")
         for size in sizes:
             started = time.perf_counter()
             url = build(source, size, work / f"{size}.db")
@@ -128,10 +131,16 @@ def main() -> None:
                 if size <= args.baseline_up_to else (float("nan"), float("nan"), "")
             best = timed([str(BIN / "nas"), "best", "--storage", url, "--study", args.study])
             assert f"{size:>6}" in ours[2], ours[2]  # it counted them all
+            report = work / f"{size}.html"
+            drawn = timed([str(BIN / "nas"), "report", "--storage", url, "--study", args.study,
+                           "--out", str(report)]) if size <= args.report_up_to else None
+            shown = f"{drawn[0]:>6.2f} s {drawn[1]:>5.0f} MB " \
+                    f"{report.stat().st_size / 1e6:>5.1f} MB" if drawn else "-"
             if size <= args.baseline_up_to:
                 ratios.append(ours[0] / theirs[0])
             print(f"{size:>7} {built:>8.1f} {ours[0]:>6.2f} s {ours[1]:>5.0f} MB "
-                  f"{theirs[0]:>6.2f} s {theirs[1]:>5.0f} MB {best[0]:>5.2f} s {best[1]:>4.0f} MB",
+                  f"{theirs[0]:>6.2f} s {theirs[1]:>5.0f} MB {best[0]:>5.2f} s {best[1]:>4.0f} MB "
+                  f"{shown:>24}",
                   flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
