@@ -110,8 +110,8 @@ def write_bytes(path: Path, data: bytes) -> None:
     """``data`` to ``path`` through Python's own file calls, never half under its name.
 
     torch's file writer reports a full disk as "unexpected pos" (a RuntimeError); a
-    buffer written here fails as ``OSError(ENOSPC)`` naming the file, which
-    :func:`disk_full` knows. The partial temporary file is removed.
+    buffer written here fails as ``OSError(ENOSPC)``, which :func:`disk_full` knows. The
+    partial temporary file is removed, so the free space then said is the real one.
     """
     temporary = path.with_name(path.name + ".tmp")
     try:
