@@ -11,10 +11,10 @@ variable is unset (normal use).
 if out of memory; ``4:kill-driver`` kills the driver (SIGKILL) halfway through
 recording trial 4's end in the study; the :data:`CHECKPOINT_FAULTS` kill the
 trial's worker in epoch 2, after the state of epoch 1 was checkpointed intact
-(``crash``), truncated, bit-flipped or deleted. The :data:`DISK_FAULTS` fill the disk of
-the study (``fill-disk-study``, as the driver records the trial's end) or of the results
-folder (``fill-disk-checkpoint``, before the trial's checkpoint is written): the writes
-that follow meet a real full disk.
+(``crash``), truncated, bit-flipped or deleted. ``fill-disk-study`` and
+``fill-disk-checkpoint`` fill the disk of the study (as the driver records the trial's
+end) or of the results folder (before the trial's checkpoint is written): the writes that
+follow meet a real full disk.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from pathlib import Path
 ENV = "RESNAS_INJECT_FAULTS"
 CHECKPOINT_FAULTS = ("crash", "truncate-checkpoint", "corrupt-checkpoint",
                      "delete-checkpoint")
-DISK_FAULTS = ("fill-disk-study", "fill-disk-checkpoint")
 FILLER = ".resnas-filler"  # the file that fills a disk; the tests delete it to free space
 FILL_AT_MOST = 64 * 2**20  # a disk with more free space is not filled: the fault is raised
 

@@ -20,6 +20,7 @@ from typing import Any
 from ray.tune import Callback
 
 from nas.disk import NEARLY_FULL, disk_full, free_bytes, full_error
+from nas.study.config import is_url
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -131,7 +132,7 @@ def drop_run_training_states(run_folder: str) -> None:
     import pyarrow.fs
 
     with contextlib.suppress(OSError, ValueError):  # a URI Tune accepted but pyarrow won't
-        filesystem, path = pyarrow.fs.FileSystem.from_uri(run_folder) if "://" in run_folder \
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(run_folder) if is_url(run_folder) \
             else (pyarrow.fs.LocalFileSystem(), run_folder)
         _drop_checkpoints(filesystem, path, depth=2)
 
