@@ -162,10 +162,17 @@ def _resume_command(args: argparse.Namespace, study: str, storage: str) -> str:
 
 def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespace) -> None:
     from nas.study.config import mask
-    from nas.study.queries import is_retried, pareto_front, state_counts, trial_candidate
+    from nas.study.queries import (
+        LeanStudy,
+        is_retried,
+        pareto_front,
+        state_counts,
+        trial_candidate,
+    )
 
     study = outcome.study
-    trials = study.get_trials(deepcopy=False)
+    lean = LeanStudy(study, ("fail_reason",), ())  # a big study read whole takes 20 s
+    trials = lean.get_trials()
     counts = state_counts(trials)
     where = mask(opts.storage)
     stopped = sum(is_retried(t) for t in trials)
@@ -174,7 +181,7 @@ def _print_search_summary(opts, outcome, seconds: float, args: argparse.Namespac
           f"{counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
           f"{counts['FAIL'] - stopped} failed"
           + (f", {stopped} stopped by the search (their candidates rerun)" if stopped else ""))
-    front = pareto_front(study)
+    front = pareto_front(lean)
     best = front[0] if front else None
     if len(front) > 1:
         print(f"Pareto front ({' up, '.join(study.user_attrs.get('objectives', []))} down): "

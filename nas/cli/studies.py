@@ -170,10 +170,10 @@ def run_best(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     from nas.report import collect, default_report_path, write_report
-    from nas.study.queries import load_study
+    from nas.study.queries import LeanStudy, load_study
 
     url, storage = open_storage_arg(args)
-    study = load_study(args.study, storage, url)
+    study = LeanStudy(load_study(args.study, storage, url))  # read once, for page and JSON
     out = Path(args.out) if args.out else default_report_path(DEFAULT_RESULTS, study.study_name)
     check_writable(out, name="--out")
     drawn = write_report(study, out, storage_url=url)

@@ -52,18 +52,28 @@ def plot_history(info: HistoryInfo) -> Any:
 
 
 def plot_intermediate(series: list[IntermediateSeries]) -> Any:
+    """One line per trial, drawn as one trace per state and block/shortcut (lines apart at
+    NaN gaps, numbers as typed arrays): at 2,000 trials a trace each made 0.9 MB of page."""
+    import numpy as np
     import plotly.graph_objects as go
 
     figure = _figure("Validation accuracy per epoch (x: where a pruned trial stopped)",
                      "epoch", "val accuracy")
     colors = {"COMPLETE": "#1f77b4", "PRUNED": "#d62728", "FAIL": "#7f7f7f",
               "RUNNING": "#2ca02c"}
+    groups: dict[tuple[str, str], list[IntermediateSeries]] = {}
     for s in series:
+        groups.setdefault((s["state"], s["label"]), []).append(s)
+    for (state, label), members in sorted(groups.items()):
+        x = [v for s in members for v in (*s["epochs"], np.nan)]
+        y = [v for s in members for v in (*s["accuracy"], np.nan)]
+        trial = [s["trial"] for s in members for _ in range(len(s["epochs"]) + 1)]
         figure.add_trace(go.Scatter(
-            x=s["epochs"], y=s["accuracy"], mode="lines", name=f"trial {s['trial']}",
-            legendgroup=s["state"], line={"color": colors.get(s["state"], "#9467bd"),
-                                          "width": 1},
-            hovertemplate=f"trial {s['trial']} ({s['label']}, {s['state'].lower()})"
+            x=np.array(x, dtype=float), y=np.array(y, dtype=float),
+            customdata=np.array(trial), mode="lines", name=f"{label}, {state.lower()}",
+            legendgroup=state, connectgaps=False,
+            line={"color": colors.get(state, "#9467bd"), "width": 1},
+            hovertemplate=f"trial %{{customdata}} ({label}, {state.lower()})"
                           "<br>epoch %{x}: %{y:.2%}<extra></extra>", showlegend=False))
     pruned = [s for s in series if s["stopped_at"] is not None]
     figure.add_trace(go.Scatter(

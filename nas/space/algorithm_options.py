@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from nas.space.checks import Check, bool_check, float_check, int_check
+from nas.space.checks import Bad, Check, bool_check, float_check, int_check
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,17 @@ class AlgorithmOptions:
 _ints = int_check(0)
 _pos_ints = int_check(1)
 
+
+def _history(value: Any) -> int:
+    """TPE's ``history`` (nas.study.tpe_sampler): 0 (every trial) or above its 25 best."""
+    if isinstance(value, bool) or not isinstance(value, int) or 0 < value <= 25 or value < 0:
+        raise Bad("0 (every trial) or an integer of 26 or more")
+    return value
+
 SAMPLER_OPTIONS: dict[str, AlgorithmOptions] = {
     "tpe": AlgorithmOptions({"seed": _ints, "n_startup_trials": _ints,
-                             "multivariate": bool_check, "shortest_first": bool_check}),
+                             "multivariate": bool_check, "shortest_first": bool_check,
+                             "history": _history}),
     "random": AlgorithmOptions({"seed": _ints, "shortest_first": bool_check}),
     "grid": AlgorithmOptions({"seed": _ints}),
     "gp": AlgorithmOptions({"seed": _ints, "n_startup_trials": _ints,

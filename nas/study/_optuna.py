@@ -7,12 +7,17 @@ heartbeat went stale (to recover a dead driver's trials), a trial asked for
 with its driver's tag in the same write (see :func:`ask_claimed`), and the private
 ``RDBStorage`` calls that Optuna's cached storage makes directly (so that
 resnas's retrying storage wraps them too). When Optuna changes, this module is
-the one to read.
+the one to read. Reading a big study lean (:func:`lean_trials`, :func:`count_states`,
+:func:`study_summaries`) goes through Optuna's SQL tables for the same reason: its storage
+API reads each trial whole.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
+from collections.abc import Collection, Sequence
+from typing import Any
 
 import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled
@@ -79,14 +84,16 @@ def ask_claimed(study: optuna.Study, claim: dict[str, str]) -> optuna.Trial:
         for key, value in claim.items():
             storage.set_trial_user_attr(trial_id, key, value)
 
-    for waiting in storage.get_all_trials(study_id, deepcopy=False,
-                                          states=(TrialState.WAITING,)):
+    # the queue from SQL where there is SQL: Optuna's cache lists every trial to filter
+    for waiting in (_rdb(storage) or storage).get_all_trials(study_id, deepcopy=False,
+                                                              states=(TrialState.WAITING,)):
         try:
             write_claim(waiting._trial_id)
             if storage.set_trial_state_values(waiting._trial_id, state=TrialState.RUNNING):
                 # Another driver may have claimed it between our claim and our pop (and
                 # then lost the pop): the trial is ours, so say so again.
                 write_claim(waiting._trial_id)
+                _tell_cache(storage, study_id, waiting)
                 return optuna.Trial(study, waiting._trial_id)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
@@ -95,6 +102,22 @@ def ask_claimed(study: optuna.Study, claim: dict[str, str]) -> optuna.Trial:
         datetime_complete=None, params={}, distributions={}, user_attrs=dict(claim),
         system_attrs={}, intermediate_values={}, trial_id=-1)
     return optuna.Trial(study, storage.create_new_trial(study_id, template_trial=template))
+
+
+def _tell_cache(storage: optuna.storages.BaseStorage, study_id: int,
+                trial: FrozenTrial) -> None:
+    """Make Optuna's cache know a queued trial read past it (as its own ``study.ask()``
+    would have, by listing every trial): it writes the trial's params only through it."""
+    add = getattr(storage, "_add_trials_to_cache", None)
+    if add is None:
+        return
+    from optuna.storages._cached_storage import _StudyInfo
+
+    with storage._lock:
+        info = storage._studies.setdefault(study_id, _StudyInfo())
+        if trial._trial_id not in storage._trial_id_to_study_id_and_number:
+            add(study_id, [trial])
+        info.unfinished_trial_ids.add(trial._trial_id)  # read afresh when next listed
 
 
 def study_summaries(storage: optuna.storages.BaseStorage
@@ -106,8 +129,8 @@ def study_summaries(storage: optuna.storages.BaseStorage
     Optuna's storage API can only count by listing every trial with its attributes (1.2 GB
     and 20 s at 10,000 trials, issue 28); Optuna's tables are private, hence here.
     """
-    backend = getattr(storage, "_backend", storage)  # under Optuna's _CachedStorage
-    if not isinstance(backend, optuna.storages.RDBStorage):
+    backend = _rdb(storage)
+    if backend is None:
         return None
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
@@ -135,3 +158,163 @@ def study_summaries(storage: optuna.storages.BaseStorage
                                .group_by(trial.study_id)):
             best[sid] = low if sid in minimize else high
     return {name: (counts[sid], best.get(sid)) for sid, name in names.items()}
+
+
+def _rdb(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBStorage | None:
+    """The SQL storage under ``storage`` (Optuna's cache wraps it), or None (a journal)."""
+    backend = getattr(storage, "_backend", storage)
+    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+
+def rdb_backend(study: optuna.Study) -> optuna.storages.RDBStorage | None:
+    """The study's SQL storage under Optuna's cache, for reads that bypass the cache (its
+    private ``_get_trials`` reads only trials new or unfinished since a given trial id);
+    None for a storage without SQL."""
+    return _rdb(study._storage)
+
+
+def lean_trials(study: optuna.Study, user_keys: Collection[str],
+                marked: Collection[str] = (), params: bool = False) -> list[FrozenTrial] | None:
+    """Every trial of ``study`` in trial order, as FrozenTrials holding only their state,
+    times, values, per-epoch values and the user attributes named in ``user_keys``; an
+    attribute named in ``marked`` is there with the value True when the trial has it (its
+    value unread). With ``params``, their params too, and the system attributes of the
+    unfinished ones (TPE's constant liar reads them). None for a storage without SQL.
+
+    Five queries, whatever the study holds: at 10,000 trials of a real search, 0.5 s and
+    tens of MB, where ``study.get_trials()`` takes 20 s and 1.1 GB (issue 28).
+    """
+    backend = _rdb(study._storage)
+    if backend is None:
+        return None
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    sid = study._study_id
+    trial, value = models.TrialModel, models.TrialValueModel
+    step, attr = models.TrialIntermediateValueModel, models.TrialUserAttributeModel
+    rows: dict[int, dict] = {}
+    with _create_scoped_session(backend.scoped_session) as session:
+        for tid, number, state, start, complete in (
+                session.query(trial.trial_id, trial.number, trial.state,
+                              trial._datetime_start_utc, trial._datetime_complete_utc)
+                .filter(trial.study_id == sid)):
+            rows[tid] = {"number": number, "state": state, "datetime_start": _local(start),
+                         "datetime_complete": _local(complete), "values": {}, "steps": {},
+                         "attrs": {}, "params": {}, "distributions": {}, "system": {}}
+        in_study = trial.study_id == sid
+        for tid, objective, stored, kind in (
+                session.query(value.trial_id, value.objective, value.value, value.value_type)
+                .join(trial, trial.trial_id == value.trial_id).filter(in_study)):
+            rows[tid]["values"][objective] = value.stored_repr_to_value(stored, kind)
+        for tid, number, stored, kind in (
+                session.query(step.trial_id, step.step, step.intermediate_value,
+                              step.intermediate_value_type)
+                .join(trial, trial.trial_id == step.trial_id).filter(in_study)):
+            rows[tid]["steps"][number] = step.stored_repr_to_intermediate_value(stored, kind)
+        for tid, key, text in (
+                session.query(attr.trial_id, attr.key, attr.value_json)
+                .join(trial, trial.trial_id == attr.trial_id)
+                .filter(in_study, attr.key.in_(list(user_keys)))):
+            rows[tid]["attrs"][key] = json.loads(text)
+        for tid, key in (session.query(attr.trial_id, attr.key)
+                         .join(trial, trial.trial_id == attr.trial_id)
+                         .filter(in_study, attr.key.in_(list(marked)))):
+            rows[tid]["attrs"][key] = True
+        if params:
+            _read_params(session, rows, in_study)
+    trials = [FrozenTrial(
+        number=row["number"], state=row["state"], value=None,
+        values=[row["values"][i] for i in sorted(row["values"])] or None,
+        datetime_start=row["datetime_start"], datetime_complete=row["datetime_complete"],
+        params=row["params"], distributions=row["distributions"], user_attrs=row["attrs"],
+        system_attrs=row["system"], intermediate_values=row["steps"], trial_id=tid)
+        for tid, row in rows.items()]
+    return sorted(trials, key=lambda t: t.number)
+
+
+def _read_params(session: Any, rows: dict[int, dict], in_study: Any) -> None:
+    """Each trial's params into ``rows``, and the system attributes of unfinished ones."""
+    from optuna.storages._rdb import models
+
+    trial, param = models.TrialModel, models.TrialParamModel
+    distributions: dict[str, Any] = {}  # one parse per distinct distribution
+    for tid, name, stored, text in (
+            session.query(param.trial_id, param.param_name, param.param_value,
+                          param.distribution_json)
+            .join(trial, trial.trial_id == param.trial_id).filter(in_study)):
+        if text not in distributions:
+            distributions[text] = optuna.distributions.json_to_distribution(text)
+        distribution = distributions[text]
+        rows[tid]["params"][name] = distribution.to_external_repr(stored)
+        rows[tid]["distributions"][name] = distribution
+    system = models.TrialSystemAttributeModel
+    unfinished = [TrialState.RUNNING, TrialState.WAITING]
+    for tid, key, text in (session.query(system.trial_id, system.key, system.value_json)
+                           .join(trial, trial.trial_id == system.trial_id)
+                           .filter(in_study, trial.state.in_(unfinished))):
+        rows[tid]["system"][key] = json.loads(text)
+
+
+def _local(utc: datetime.datetime | None) -> datetime.datetime | None:
+    """A time as Optuna's RDB storage gives it back: stored in naive UTC, shown local."""
+    if utc is None:
+        return None
+    return utc.replace(tzinfo=datetime.timezone.utc).astimezone().replace(tzinfo=None)
+
+
+def pareto_front_of(trials: Sequence[FrozenTrial],
+                    directions: Sequence[optuna.study.StudyDirection]) -> list[FrozenTrial]:
+    """The complete trials no other trial dominates (what ``study.best_trials`` gives for
+    a study without constraints), from trials already read."""
+    from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
+
+    return _get_pareto_front_trials_by_trials(trials, directions)
+
+
+def running_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's RUNNING trials, read with one SQL query where the storage has SQL;
+    ``study.get_trials`` would first read every trial into Optuna's cache."""
+    backend = _rdb(study._storage)
+    if backend is None:
+        return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return backend.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
+
+
+def count_finished(storage: optuna.storages.BaseStorage, study_id: int,
+                   retried: Sequence[str]) -> int | None:
+    """COMPLETE, PRUNED and FAIL trials of the study, less the FAIL ones whose
+    ``fail_reason`` is one of ``retried``: one counting query. None without SQL."""
+    backend = _rdb(storage)
+    if backend is None:
+        return None
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import and_, func, not_, or_
+
+    trial, attr = models.TrialModel, models.TrialUserAttributeModel
+    retried_trial = (attr.trial_id == trial.trial_id) & (attr.key == "fail_reason") \
+        & attr.value_json.in_([json.dumps(reason) for reason in retried])
+    with _create_scoped_session(backend.scoped_session) as session:
+        return session.query(func.count(trial.trial_id)).filter(
+            trial.study_id == study_id,
+            or_(trial.state.in_([TrialState.COMPLETE, TrialState.PRUNED]),
+                and_(trial.state == TrialState.FAIL,
+                     not_(session.query(attr.trial_id).filter(retried_trial).exists())))
+        ).scalar()
+
+
+def count_trials(storage: optuna.storages.BaseStorage, study_id: int) -> int:
+    """``storage.get_n_trials``, as one counting query on an SQL storage (Optuna's counts
+    by reading every trial: 30 s at 10,000 trials)."""
+    backend = _rdb(storage)
+    if backend is None:
+        return storage.get_n_trials(study_id)
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import func
+
+    trial = models.TrialModel
+    with _create_scoped_session(backend.scoped_session) as session:
+        return session.query(func.count(trial.trial_id)).filter(
+            trial.study_id == study_id).scalar()

@@ -37,9 +37,11 @@ def _plain(kind: str, class_name: str) -> Builder:
 
 def _tpe(optuna: ModuleType, options: dict[str, Any], space: SearchSpace,
          concurrent: int) -> Any:
+    from nas.study.tpe_sampler import RecentTPESampler
+
     # With trials running side by side, pretend running ones scored badly so
     # parallel workers do not all sample the same spot.
-    return optuna.samplers.TPESampler(constant_liar=concurrent > 1, **options)
+    return RecentTPESampler(constant_liar=concurrent > 1, **options)
 
 
 def _grid(optuna: ModuleType, options: dict[str, Any], space: SearchSpace,

@@ -13,8 +13,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.candidate import Candidate
 from nas.errors import NasError, option
+from nas.study import _optuna
 from nas.study.config import mask
 from nas.study.recovery import RETRIED
+
+# What the report's figures read of every trial (the rest only of the trials they show).
+REPORT_KEYS = ("candidate", "useful_layers", "total_layers", "useful_layers_interval",
+               "params", "layers", "random_deletions")
+# ... and what they only need to know a trial has: a lesion profile.
+REPORT_MARKS = ("block_importance",)
 
 
 def is_finished(trial: FrozenTrial) -> bool:
@@ -30,7 +37,9 @@ def is_retried(trial: FrozenTrial) -> bool:
 
 
 def count_finished(study: optuna.Study) -> int:
-    return sum(is_finished(t) for t in study.get_trials(deepcopy=False))
+    """The trials that count towards ``--trials`` (:func:`is_finished`): one counting
+    query on an SQL storage, whatever the study holds."""
+    return _count_finished(_optuna.storage_of(study), _optuna.study_id(study))
 
 
 def count_finished_in(storage: optuna.storages.BaseStorage, name: str) -> int:
@@ -39,6 +48,13 @@ def count_finished_in(storage: optuna.storages.BaseStorage, name: str) -> int:
         study_id = storage.get_study_id_from_name(name)
     except KeyError:
         return 0
+    return _count_finished(storage, study_id)
+
+
+def _count_finished(storage: optuna.storages.BaseStorage, study_id: int) -> int:
+    counted = _optuna.count_finished(storage, study_id, RETRIED)
+    if counted is not None:
+        return counted
     trials = storage.get_all_trials(study_id, deepcopy=False,
                                     states=(TrialState.COMPLETE, TrialState.PRUNED,
                                             TrialState.FAIL))
@@ -144,3 +160,47 @@ def describe_depth(trial: FrozenTrial) -> str:
     if interval:
         text += f" (90% interval {interval[0]}-{interval[1]})"
     return text
+
+
+class LeanStudy:
+    """A study read once, lean: every trial with only the user attributes ``user_keys``
+    name (those in ``marked`` only as present), through SQL where the storage has it
+    (:func:`nas.study._optuna.lean_trials`); whole where it has not (a journal file).
+
+    It answers what the report's collectors ask of an ``optuna.Study`` (``get_trials``,
+    ``directions``, ``best_trial``, ``best_trials``, ``study_name``, ``user_attrs``), and
+    :meth:`full_trial` gives one trial whole, for the few trials a figure shows in detail.
+    The best trials come back whole. At 10,000 trials: 0.8 s and ~70 MB instead of 20 s
+    and 1.1 GB (issue 28).
+    """
+
+    def __init__(self, study: optuna.Study, user_keys: tuple[str, ...] = REPORT_KEYS,
+                 marked: tuple[str, ...] = REPORT_MARKS) -> None:
+        self.study = study
+        self.study_name, self.directions = study.study_name, study.directions
+        lean = _optuna.lean_trials(study, user_keys, marked)
+        self.lean = lean is not None
+        self._trials = lean if lean is not None else study.get_trials(deepcopy=False)
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        return self.study.user_attrs
+
+    def get_trials(self, deepcopy: bool = False,
+                   states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
+        return [t for t in self._trials if states is None or t.state in states]
+
+    def full_trial(self, trial: FrozenTrial) -> FrozenTrial:
+        """``trial`` with every attribute (one read where the study was read lean)."""
+        if not self.lean:
+            return trial
+        return _optuna.storage_of(self.study).get_trial(_optuna.trial_id(trial))
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        return self.study.best_trial  # one query: Optuna asks the storage for it
+
+    @property
+    def best_trials(self) -> list[FrozenTrial]:
+        return [self.full_trial(t) for t in _optuna.pareto_front_of(self._trials,
+                                                                    self.directions)]

@@ -74,7 +74,7 @@ def recover_stale_trials(study: optuna.Study) -> int:
     stale = _optuna.stale_trial_ids(study)
     count = 0
     now = datetime.datetime.now()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in _optuna.running_trials(study):
         driver = trial.user_attrs.get("driver")
         if driver is not None:
             alive = _driver_alive(driver)

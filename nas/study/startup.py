@@ -106,8 +106,10 @@ def enqueue_startup(study: optuna.Study, space: SearchSpace, budget: int) -> int
     A study that already holds trials (a resumed or extended search) keeps its own
     queue: its sampler's start-up is under way or done.
     """
+    from nas.study import _optuna
+
     count = startup_size(space, budget)
-    if count == 0 or study.get_trials(deepcopy=False):
+    if count == 0 or _optuna.count_trials(_optuna.storage_of(study), _optuna.study_id(study)):
         return 0
     for params in shortest_first_design(space, count):
         # skip_if_exists: two drivers starting the same study at once queue it once

@@ -122,7 +122,7 @@ def test_a_full_disk_under_a_trials_checkpoint(tmp_path, small_disk) -> None:
 
 
 def test_a_full_disk_under_the_report_and_a_refused_start(tmp_path, small_disk) -> None:
-    disk = small_disk("results-disk", "3m")  # the trials fit; the report (~5 MB) does not
+    disk = small_disk("results-disk", "2m")  # the trials fit; the report (2.1 MB) does not
     search = Search(tmp_path)
     search.args[search.args.index("--results") + 1] = str(disk.path / "results")
     refused = search.run()

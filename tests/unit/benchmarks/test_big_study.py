@@ -24,7 +24,7 @@ def test_a_built_study_holds_the_source_trials_round_robin(tmp_path) -> None:
             source.tell(trial, state=TrialState.PRUNED)
         else:
             source.tell(trial, 0.6 + index / 10)
-    url = build(source, 7, tmp_path / "big.db")
+    url = build(source, 7, f"sqlite:///{tmp_path / 'big.db'}")
     copy = optuna.load_study(study_name="s", storage=url)
     assert copy.user_attrs == {"dataset": "digits"}
     trials, template = copy.get_trials(), source.get_trials()

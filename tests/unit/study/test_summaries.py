@@ -7,8 +7,16 @@ import math
 import optuna
 from optuna.trial import TrialState
 
+from nas.study import _optuna
 from nas.study._optuna import study_summaries
-from nas.study.queries import best_value, state_counts
+from nas.study.queries import (
+    best_value,
+    count_finished,
+    count_finished_in,
+    is_finished,
+    state_counts,
+)
+from nas.study.recovery import RETRIED
 from nas.study.storage import open_storage
 
 X = optuna.distributions.FloatDistribution(0.0, 1.0)
@@ -53,3 +61,24 @@ def test_sql_counts_equal_counting_every_trial(tmp_path) -> None:
 def test_a_journal_file_has_no_sql(tmp_path) -> None:
     storage = open_storage(str(tmp_path / "journal.log"))
     assert study_summaries(storage) is None
+
+
+def test_counting_queries_equal_counting_every_trial(tmp_path) -> None:
+    """What the search counts once per start: finished trials (less those the search, not
+    their candidate, failed) and every trial; and the running ones it may recover."""
+    storage = open_storage(f"sqlite:///{tmp_path / 'nas.db'}")
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    other = optuna.create_study(study_name="other", storage=storage)
+    _fill(other, [0.1, None])  # never counted with "s"
+    _fill(study, [0.5, None, 0.7])
+    for reason in (*RETRIED, "diverged", None):
+        trial = study.ask({"x": X})
+        if reason is not None:
+            trial.set_user_attr("fail_reason", reason)
+        study.tell(trial, state=TrialState.FAIL)
+    trials = study.get_trials()
+    assert count_finished(study) == sum(is_finished(t) for t in trials) == 6
+    assert count_finished_in(storage, "s") == 6 and count_finished_in(storage, "none") == 0
+    assert _optuna.count_trials(storage, _optuna.study_id(study)) == len(trials)
+    assert [t.number for t in _optuna.running_trials(study)] == [
+        t.number for t in trials if t.state == TrialState.RUNNING]
