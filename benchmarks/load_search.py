@@ -1,22 +1,26 @@
-"""Load: one `nas search` of many very short trials, every trial accounted for, memory bounded.
+"""Load: one `nas search` of many very short trials, every trial accounted for, memory bounded,
+and the driver's cost per trial flat from the first trials to the last (issue 28).
 
 A tiny digits space (1 block per stage, width 4 or 8, lr searched, 1 epoch,
 random sampler, no pruning, no useful-depth analysis) runs twice through
 `nas search` as a user runs it (a new process in a session of its own, 2
 concurrent trials of 1 CPU on 2 cores, its own SQLite study):
 - baseline: --baseline trials (default 20);
-- load: --trials trials (default 200).
-Every 0.2 s the driver's resident memory (the `nas search` process alone) is
-sampled, and the total of its process tree (Ray's GCS, raylet, workers) every
-second. Afterwards the study must hold exactly the asked number of finished
-trials (COMPLETE, PRUNED, or FAIL for the candidate's own reason), none
-RUNNING or WAITING, numbered 0..n-1, and no process of the search's session
-may outlive it.
-ratio = driver peak RSS of the load run / of the baseline run (goal close to
-1: the driver's memory does not grow with the number of trials). Prints
-`ratio=<x>` last.
+- load: --trials trials (default 2,000).
+Every 0.2 s the driver's resident memory and CPU time (the `nas search` process
+alone: Ray Tune's controller, the searcher, the study's writes) are sampled, and
+the total memory of its process tree (Ray's GCS, raylet, workers) every second.
+Afterwards the study must hold exactly the asked number of finished trials
+(COMPLETE, PRUNED, or FAIL for the candidate's own reason), none RUNNING or
+WAITING, numbered 0..n-1, and no process of the search's session may outlive it.
+The driver's cost per trial is its CPU time between trial ends, over the first
+--window (200) trials and over the last. Also printed: driver peak RSS of the
+load run / of the baseline run (close to 1: its memory does not grow with the
+number of trials).
+ratio = the driver's CPU time per trial over the last 200 trials / over the
+first 200 (issue 28's goal: <= 1.2). Prints `ratio=<x>` last.
 
-    python benchmarks/load_search.py [--trials 200] [--baseline 20]
+    python benchmarks/load_search.py [--trials 2000] [--baseline 20] [--window 200]
 """
 
 from __future__ import annotations
@@ -73,8 +77,8 @@ class Run:
     wall: float = 0.0
     returncode: int | None = None
     stderr: list[str] = field(default_factory=list)
-    # (seconds since start, trials ended so far, driver RSS, tree RSS or None)
-    samples: list[tuple[float, int, int, int | None]] = field(default_factory=list)
+    # (seconds since start, trials ended so far, driver RSS, tree RSS or None, driver CPU s)
+    samples: list[tuple[float, int, int, int | None, float]] = field(default_factory=list)
     ended_at: list[float] = field(default_factory=list)  # when each trial line appeared
     leftovers: list[str] = field(default_factory=list)
     linger: float = 0.0  # seconds its last process outlived the driver
@@ -84,15 +88,24 @@ class Run:
 
     def driver_at(self, ended: int) -> int | None:
         """Driver RSS at the first sample taken once `ended` trials had ended."""
-        return next((rss for _, n, rss, _ in self.samples if n >= ended), None)
+        return next((rss for _, n, rss, _, _ in self.samples if n >= ended), None)
+
+    def cpu_per_trial(self, first: int, last: int) -> float | None:
+        """The driver's CPU seconds per trial from trial end `first` to trial end `last`
+        (at the first samples taken once that many trials had ended)."""
+        at = [next((cpu for _, n, _, _, cpu in self.samples if n >= k), None)
+              for k in (first, last)]
+        if None in at or last <= first:
+            return None
+        return (at[1] - at[0]) / (last - first)
 
     @property
     def peak(self) -> int:
-        return max(rss for _, _, rss, _ in self.samples)
+        return max(rss for _, _, rss, _, _ in self.samples)
 
     @property
     def tree_peak(self) -> int:
-        return max(tree for *_, tree in self.samples if tree is not None)
+        return max(tree for _, _, _, tree, _ in self.samples if tree is not None)
 
 
 def session_processes(sid: int) -> list[psutil.Process]:
@@ -143,7 +156,8 @@ def search(trials: int, folder: Path) -> Run:
                     for child in driver.children(recursive=True):
                         with GONE:
                             tree += child.memory_info().rss
-                run.samples.append((now - start, ended, rss, tree))
+                times = driver.cpu_times()
+                run.samples.append((now - start, ended, rss, tree, times.user + times.system))
             except psutil.NoSuchProcess:
                 break
             time.sleep(0.2)
@@ -226,7 +240,16 @@ def mb(rss: int | None) -> str:
     return "n/a" if rss is None else f"{rss / MB:.0f} MB"
 
 
-def describe(run: Run, early: int) -> None:
+def window_cost(run: Run, window: int) -> tuple[float | None, float | None, int]:
+    """The driver's CPU seconds per trial over the first and the last `window` trials
+    (the first from trial 1's end: before it, Ray starts and the search sets up), and the
+    window (half the trials at most)."""
+    n = len(run.ended_at)
+    window = min(window, max(1, n // 2))
+    return run.cpu_per_trial(1, 1 + window), run.cpu_per_trial(n - window, n), window
+
+
+def describe(run: Run, early: int, window: int) -> None:
     n = run.trials
     print(f"--- {n} trials: exit {run.returncode}, wall {run.wall:.1f} s, "
           f"{n / run.wall:.2f} trials/s overall")
@@ -240,6 +263,10 @@ def describe(run: Run, early: int) -> None:
     marks = sorted({max(1, n * k // 4) for k in range(1, 5)})
     print("  driver RSS by trials ended: " + ", ".join(
         f"{k}: {mb(run.driver_at(k))}" for k in marks))
+    first, last, window = window_cost(run, window)
+    if first is not None and last is not None:
+        print(f"  driver CPU per trial: first {window} trials {first * 1000:.1f} ms, last "
+              f"{window} {last * 1000:.1f} ms")
     print(f"  process tree RSS (driver + Ray daemons and workers, shared pages counted in "
           f"each): peak {run.tree_peak / MB:.0f} MB")
     print(f"  the search's last process outlived the driver by {run.linger:.1f} s")
@@ -257,8 +284,10 @@ def describe(run: Run, early: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--baseline", type=int, default=20)
+    parser.add_argument("--window", type=int, default=200,
+                        help="trials at the start and at the end whose driver cost is compared")
     parser.add_argument("--keep", action="store_true",
                         help="keep each search's folder (study, results, Ray Tune logs)")
     args = parser.parse_args()
@@ -275,16 +304,18 @@ def main() -> None:
                 print(f"kept {folder}")
             else:
                 shutil.rmtree(folder, ignore_errors=True)
-        describe(runs[-1], early)
+        describe(runs[-1], early, args.window)
     base, load = runs
     reached = len(load.ended_at)
     if reached > early:
         growth = (load.driver_at(reached) - load.driver_at(early)) / MB
         print(f"driver RSS growth from trial {early} to trial {reached}: {growth:+.1f} MB "
               f"({growth / (reached - early) * 100:+.1f} MB per 100 trials)")
+    print(f"driver peak RSS, load over baseline: {load.peak / base.peak:.3f}")
+    first, last, _ = window_cost(load, args.window)
     if base.problems or load.problems:
         print("FAILED: see PROBLEM lines above")
-    print(f"ratio={load.peak / base.peak:.3f}")
+    print(f"ratio={last / first:.3f}" if first and last else "ratio=nan")
     if base.problems or load.problems:
         sys.exit(1)
 

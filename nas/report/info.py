@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypedDict, TypeVar
 
 import optuna
@@ -138,7 +138,7 @@ def _best_numbers(study: StudyLike) -> set[int]:
     return {t.number for t in pareto_front(study)}
 
 
-def sample(items: Sequence[_T], number_of, keep: set[int],
+def sample(items: Sequence[_T], number_of: Callable[[_T], int], keep: set[int],
            limit: int = DRAWN_AT_MOST) -> tuple[list[_T], Sampled | None]:
     """``items`` (in their order) cut to ``limit``: every item whose trial number is in
     ``keep``, the rest drawn at random with a fixed seed; and how many of how many."""

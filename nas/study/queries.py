@@ -170,15 +170,16 @@ class LeanStudy:
     It answers what the report's collectors ask of an ``optuna.Study`` (``get_trials``,
     ``directions``, ``best_trial``, ``best_trials``, ``study_name``, ``user_attrs``), and
     :meth:`full_trial` gives one trial whole, for the few trials a figure shows in detail.
+    Without ``steps``, the trials come without their per-epoch values.
     The best trials come back whole. At 10,000 trials: 0.8 s and ~70 MB instead of 20 s
     and 1.1 GB (issue 28).
     """
 
     def __init__(self, study: optuna.Study, user_keys: tuple[str, ...] = REPORT_KEYS,
-                 marked: tuple[str, ...] = REPORT_MARKS) -> None:
+                 marked: tuple[str, ...] = REPORT_MARKS, steps: bool = True) -> None:
         self.study = study
         self.study_name, self.directions = study.study_name, study.directions
-        lean = _optuna.lean_trials(study, user_keys, marked)
+        lean = _optuna.lean_trials(study, user_keys, marked, steps=steps)
         self.lean = lean is not None
         self._trials = lean if lean is not None else study.get_trials(deepcopy=False)
 

@@ -87,7 +87,7 @@ class DashboardWriter:
         from nas.study.queries import LeanStudy
 
         keys = ("candidate", "useful_layers", "total_layers", "useful_layers_interval")
-        for point in depth_points(LeanStudy(self.study, keys, ())):
+        for point in depth_points(LeanStudy(self.study, keys, (), steps=False)):
             self._points.setdefault(point["trial"], point)
 
     def _draw_figure(self) -> None:

@@ -256,7 +256,8 @@ def _front(study: optuna.Study) -> tuple[tuple[int, tuple[float, ...]], ...]:
     from nas.study.queries import LeanStudy, pareto_front
 
     # read lean: best_trials would read every trial whole (20 s at 10,000)
-    return tuple((t.number, tuple(t.values)) for t in pareto_front(LeanStudy(study, (), ())))
+    front = pareto_front(LeanStudy(study, (), (), steps=False))
+    return tuple((t.number, tuple(t.values)) for t in front)
 
 
 def trial_folder(trial) -> str:

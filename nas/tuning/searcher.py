@@ -120,8 +120,8 @@ class StudySearcher(Searcher):
         # Random deletions are drawn by the report for the best plain and the best residual
         # trial only: a trial records them when it may beat the bar of its kind.
         # (read lean: a study of 10,000 trials read whole takes 20 s and 1.1 GB)
-        self.deletion_bars = deletion_bars(LeanStudy(self.study,
-                                                     ("candidate", "random_deletions"), ()))
+        self.deletion_bars = deletion_bars(LeanStudy(
+            self.study, ("candidate", "random_deletions"), (), steps=False))
         self.labels: dict[int, str] = {}  # per running trial number: its block/shortcut
         self.driver = this_driver()
         # Set when the search must stop: its storage stayed unreachable (then it writes

@@ -1,5 +1,5 @@
 """Load: one real `nas search` of many one-epoch trials; every trial is accounted for and
-the driver's memory does not grow with them (benchmarks/load_search.py runs 200)."""
+the driver's memory does not grow with them (benchmarks/load_search.py runs 2,000)."""
 
 from __future__ import annotations
 

@@ -174,3 +174,16 @@ def test_a_resumed_search_draws_new_candidates_and_a_fresh_one_the_same() -> Non
     again = optuna.create_study(sampler=make_sampler(space))  # the same search from scratch
     _run(again, space, 4)
     assert _drawn(again) == _drawn(first)[:4]
+
+
+def test_a_second_driver_starting_at_the_same_moment_queues_nothing_twice(
+        tmp_path, monkeypatch) -> None:
+    space = space_with("{name: tpe, seed: 3, n_startup_trials: 4}")
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 'nas.db'}",
+                                direction="maximize")
+    assert enqueue_startup(study, space, budget=16) == 4
+    _optuna.ask_claimed(study, {"driver": "first"})  # one popped and running already
+    # the other driver counted the study empty a moment before the first one queued
+    monkeypatch.setattr(_optuna, "count_trials", lambda storage, study_id: 0)
+    enqueue_startup(study, space, budget=16)
+    assert len(study.get_trials()) == 4
