@@ -37,6 +37,11 @@ def main(argv: list[str]) -> int:
                                     env={**os.environ, "HOME": home})
         page = browser.new_page(viewport={"width": 1000, "height": 800}, device_scale_factor=1)
         page.goto(report.as_uri(), wait_until="load")
+        # the page unpacks plotly.js first, then draws; it says when it is done
+        page.wait_for_function("document.body.dataset.figures !== undefined")
+        if page.evaluate("document.body.dataset.figures") != "drawn":
+            print(f"screenshot: {page.locator('#report-status').inner_text()}", file=sys.stderr)
+            return 1
         for pair in argv[1:]:
             element_id, out = pair.split("=", 1)
             page.locator(f"#{element_id}").screenshot(path=out)

@@ -54,6 +54,17 @@ def heartbeat_seconds(study: optuna.Study) -> int | None:
     return study._storage.get_heartbeat_interval() if heartbeat_enabled(study) else None
 
 
+def set_user_attrs(study: optuna.Study, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    """``trial.set_user_attr`` for each of ``attrs``, in one transaction where the storage
+    can (resnas's RDB storage: :meth:`nas.study.rdb.RDBStorage.set_trial_user_attrs`)."""
+    writer = getattr(_rdb(study._storage), "set_trial_user_attrs", None)
+    if writer is None or not attrs:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    writer(trial._trial_id, attrs)
+
+
 def record_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:
     """Record the trial's heartbeat where the storage keeps them."""
     if heartbeat_enabled(study):

@@ -17,6 +17,7 @@ import re
 import threading
 import time
 import warnings
+from typing import Any
 from urllib.parse import urlsplit
 
 import optuna
@@ -133,9 +134,26 @@ class RDBStorage(optuna.storages.RDBStorage):
             _PASSWORDS[mask(self.url)] = self.url
         self._after_engine()
 
+    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """Several user attributes of a trial in one transaction: a trial's end writes
+        twenty, and a commit each made the driver's cost per trial grow with the file."""
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        def write() -> None:
+            with _create_scoped_session(self.scoped_session, True) as session:
+                for key, value in attrs.items():
+                    self._set_trial_attr_without_commit(
+                        session, models.TrialUserAttributeModel, trial_id, key, value)
+
+        self._retry_call("set_trial_user_attrs", write)
+
     def _retry(self, method: str, *args, **kwargs):
         """Call Optuna's ``method``, waiting out a database server that went away."""
-        call = getattr(super(), method)
+        return self._retry_call(method, getattr(super(), method), *args, **kwargs)
+
+    def _retry_call(self, method: str, call, *args, **kwargs):
+        """``call``, waiting out a database server that went away (``method`` names it)."""
         deadline = None
         while True:
             try:
