@@ -12,6 +12,7 @@ input was checked and after a private Ray has been told to stay on 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -184,40 +185,50 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
         front=_front(study)))
     resources = {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
     ctrl_c = DeferredCtrlC()
-    run_name = time.strftime("run-%Y%m%d-%H%M%S")
-    tuner = tune.Tuner(
-        tune.with_resources(run_trial, resources),
-        tune_config=tune.TuneConfig(
-            search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
-            scheduler=PrunerScheduler(searcher),
-            num_samples=budget,
-            # TensorBoard lists trials by folder: name them by the study's trial number.
-            trial_dirname_creator=trial_folder,
-            # One worker process serves trial after trial: no new Python, torch
-            # import and data load per trial.
-            reuse_actors=True,
-        ),
-        run_config=tune.RunConfig(
-            name=run_name,
-            storage_path=tune_dir,
-            verbose=0,
-            log_to_file=True,
-            stop=StorageStopper(searcher),
-            # A trial whose worker or node dies restarts from its last epoch's state;
-            # failures inside training are reported as results, never retried.
-            failure_config=tune.FailureConfig(max_failures=opts.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[ctrl_c, DropTrainingStates()],
-        ),
-    )
+
+    def tuner_for(trials: int, run_name: str):
+        return tune.Tuner(
+            tune.with_resources(run_trial, resources),
+            tune_config=tune.TuneConfig(
+                search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
+                scheduler=PrunerScheduler(searcher),
+                num_samples=trials,
+                # TensorBoard lists trials by folder: name them by the study's trial number.
+                trial_dirname_creator=trial_folder,
+                # One worker process serves trial after trial: no new Python, torch
+                # import and data load per trial.
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name=run_name,
+                storage_path=tune_dir,
+                verbose=0,
+                log_to_file=True,
+                stop=StorageStopper(searcher),
+                # A trial whose worker or node dies restarts from its last epoch's state;
+                # failures inside training are reported as results, never retried.
+                failure_config=tune.FailureConfig(max_failures=opts.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                callbacks=[ctrl_c, DropTrainingStates()],
+            ),
+        )
+
     # Where a full disk can stop the run from inside Tune: its logs, Ray's session folder.
     driver_writes = [("the search's results", None if is_url(tune_dir) else tune_dir),
                      ("Ray's temporary folder", str(ray_temp_folder()))]
     interrupted = False
+    started = time.strftime("run-%Y%m%d-%H%M%S")
+    run_names: list[str] = []
     try:
         with heartbeats(study, lambda: list(searcher.live.values())), ctrl_c.armed(), \
                 DiskFullLogs(searcher, driver_writes, tune_dir).installed():
-            tuner.fit()
+            # Tune's controller keeps, and walks at every step, every trial of its run:
+            # over 2,000 trials its cost per trial grew by a third. A long search is
+            # therefore consecutive Tune runs of at most run_trials() trials each, on the
+            # same Ray, searcher and study (issue 28).
+            while searcher.budget > 0 and searcher.halt is None:
+                run_names.append(started + (f"-{len(run_names) + 1}" if run_names else ""))
+                tuner_for(min(searcher.budget, run_trials()), run_names[-1]).fit()
     except KeyboardInterrupt:
         interrupted = True
     except Exception as exc:  # Tune's own writes (logs, experiment state) on a full disk
@@ -227,13 +238,23 @@ def _run_on_ray(opts: SearchOptions) -> SearchOutcome:
     finally:
         abandoned = _abandon_running(searcher)
         dashboard.close()  # the notes and the figure of every told trial, written
-        drop_run_training_states(f"{tune_dir.rstrip('/')}/{run_name}")  # every trial ended
+        for run_name in run_names:  # every trial ended
+            drop_run_training_states(f"{tune_dir.rstrip('/')}/{run_name}")
     if searcher.halt is not None:
         raise searcher.halt
     interrupted = interrupted or abandoned > 0
     opts.progress.search_finished(budget - searcher.budget, interrupted)
     return SearchOutcome(study, budget - searcher.budget, interrupted, checkpoints, tune_dir,
                          terminated=ctrl_c.terminated)
+
+
+RUN_TRIALS = 500
+RUN_TRIALS_ENV = "RESNAS_TUNE_RUN_TRIALS"  # smaller in the tests, to see runs follow runs
+
+
+def run_trials() -> int:
+    """The most trials one Tune run of a search holds."""
+    return max(1, int(os.environ.get(RUN_TRIALS_ENV) or RUN_TRIALS))
 
 
 def _abandon_running(searcher) -> int:

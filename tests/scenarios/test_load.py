@@ -19,6 +19,7 @@ from helpers import stop_group
 from optuna.trial import TrialState
 
 from nas.study.queries import is_finished
+from nas.tuning.driver import RUN_TRIALS_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +53,10 @@ def test_many_short_trials_all_recorded_with_bounded_driver_memory(tmp_path: Pat
         [sys.executable, "-m", "nas.cli", "search", "--space", str(space), "--storage", storage,
          "--results", str(tmp_path / "results")],
         cwd=tmp_path, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        # a heartbeat, and its check for abandoned trials, every second, among the trials
-        env={**os.environ, "RESNAS_HEARTBEAT_S": "1"}, start_new_session=True)
+        # a heartbeat, and its check for abandoned trials, every second, among the trials;
+        # and the search as three Tune runs of at most 50 trials, one after the other
+        env={**os.environ, "RESNAS_HEARTBEAT_S": "1", RUN_TRIALS_ENV: "50"},
+        start_new_session=True)
     lines: list[str] = []
     ended = [0]  # trials whose progress line has appeared
 
@@ -92,6 +95,8 @@ def test_many_short_trials_all_recorded_with_bounded_driver_memory(tmp_path: Pat
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert sum(is_finished(t) for t in trials) == TRIALS
     assert all(t.user_attrs.get("fail_reason") for t in trials if t.state == TrialState.FAIL)
+    runs = sorted(p.name for p in (tmp_path / "results" / "load" / "tune").glob("run-*"))
+    assert len(runs) == 3 and runs[1] == f"{runs[0]}-2", runs
 
     quarter = next(rss for ended, rss in samples if ended >= TRIALS // 4)
     second_half = max(rss for ended, rss in samples if ended >= TRIALS // 2)
