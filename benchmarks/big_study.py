@@ -9,9 +9,9 @@ Then times, each in a process of its own, with its peak resident memory (GNU tim
 - the search driver's work per trial: the real :class:`StudySearcher` (with the search's
   sampler, its dashboard writer, its storage) driven as Ray Tune drives it (suggest, one
   result per epoch, the trial's end with the source trial's results), ``--driver-trials``
-  trials added to the pre-filled study; the median per trial after the first five, apart
-  from the start (opening the study) and the first trial (Optuna's TPE reads every trial
-  into its cache then, once);
+  trials added to the pre-filled study, ``--driver-runs`` times; the median per trial
+  after the first five (the median of the runs), apart from the start (opening the
+  study) and the first trial (the sampler reads the study then, once);
 - ``nas studies`` against ``optuna studies`` (the baseline, the same study, the same run);
 - ``nas best``; ``nas report`` (up to ``--report-up-to`` trials), with its HTML's size;
 - optuna-dashboard's API: its server on the study (127.0.0.1, a free port), then the
@@ -232,8 +232,11 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL",
                         help="a PostgreSQL server, as postgresql://user:password@host:port "
                              "(the user may create databases); default: SQLite files")
-    parser.add_argument("--driver-trials", type=int, default=40,
-                        help="trials the driver adds to each study (default: 40)")
+    parser.add_argument("--driver-trials", type=int, default=100,
+                        help="trials the driver adds to each study (default: 100)")
+    parser.add_argument("--driver-runs", type=int, default=3,
+                        help="driver runs per size, each in a new process; the median of "
+                             "their medians is shown (default: 3)")
     parser.add_argument("--baseline-up-to", type=int, default=10_000,
                         help="run 'optuna studies' up to this size only (at 100,000 it "
                              "holds every trial in memory: ~12 GB, minutes)")
@@ -261,21 +264,26 @@ def main() -> None:
             started = time.perf_counter()
             url = build(source, size, storages.new(size))
             built = time.perf_counter() - started
+            # first, before the commands below leave the machine's caches to their own;
+            # a few times (each adds its trials): one run's median moves by 10-20%
+            runs = [json.loads(subprocess.run(
+                [sys.executable, __file__, "--drive", url, args.source, "--study", args.study,
+                 "--space", args.space, "--driver-trials", str(args.driver_trials)],
+                check=True, capture_output=True, text=True).stdout)
+                for _ in range(args.driver_runs)]
+            driver = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+            per_trial.append(driver["per_trial"])
             ours = timed([str(BIN / "nas"), "studies", "--storage", url])
             theirs = timed([str(BIN / "optuna"), "studies", "--storage", url]) \
                 if size <= args.baseline_up_to else nan
             best = timed([str(BIN / "nas"), "best", "--storage", url, "--study", args.study])
-            assert f"{size:>6}" in ours[2], ours[2]  # it counted them all
+            held = size + args.driver_trials * args.driver_runs  # the driver's trials too
+            assert f"{held:>6}" in ours[2], ours[2]  # it counted them all
             report = work / f"{size}.html"
             small = size <= args.report_up_to
             drawn = timed([str(BIN / "nas"), "report", "--storage", url, "--study", args.study,
                            "--out", str(report)]) if small else None
             dashboard = dashboard_seconds(url, args.study) if small else float("nan")
-            driver = json.loads(subprocess.run(
-                [sys.executable, __file__, "--drive", url, args.source, "--study", args.study,
-                 "--space", args.space, "--driver-trials", str(args.driver_trials)],
-                check=True, capture_output=True, text=True).stdout)
-            per_trial.append(driver["per_trial"])
             shown = f"{drawn[0]:>5.2f} s {drawn[1]:>4.0f} MB " \
                     f"{report.stat().st_size / 1e6:>4.1f} MB" if drawn else "-"
             print(f"{size:>7} {built:>5.1f}s | driver: {driver['start']:>5.2f}s "
