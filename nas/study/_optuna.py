@@ -65,6 +65,19 @@ def set_user_attrs(study: optuna.Study, trial: optuna.Trial, attrs: dict[str, An
     writer(trial._trial_id, attrs)
 
 
+def write_user_attrs(storage: optuna.storages.RDBStorage, trial_id: int,
+                     attrs: dict[str, Any]) -> None:
+    """A trial's user attributes in one transaction, as Optuna writes each in its own
+    (its private upsert, one commit): what resnas's RDB storage retries as one call."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(storage.scoped_session, True) as session:
+        for key, value in attrs.items():
+            storage._set_trial_attr_without_commit(
+                session, models.TrialUserAttributeModel, trial_id, key, value)
+
+
 def record_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:
     """Record the trial's heartbeat where the storage keeps them."""
     if heartbeat_enabled(study):

@@ -137,16 +137,9 @@ class RDBStorage(optuna.storages.RDBStorage):
     def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
         """Several user attributes of a trial in one transaction: a trial's end writes
         twenty, and a commit each made the driver's cost per trial grow with the file."""
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
+        from nas.study._optuna import write_user_attrs
 
-        def write() -> None:
-            with _create_scoped_session(self.scoped_session, True) as session:
-                for key, value in attrs.items():
-                    self._set_trial_attr_without_commit(
-                        session, models.TrialUserAttributeModel, trial_id, key, value)
-
-        self._retry_call("set_trial_user_attrs", write)
+        self._retry_call("set_trial_user_attrs", write_user_attrs, self, trial_id, attrs)
 
     def _retry(self, method: str, *args, **kwargs):
         """Call Optuna's ``method``, waiting out a database server that went away."""
