@@ -26,6 +26,7 @@ from nas.disk import disk_full, full_error, write_bytes
 from nas.errors import one_line
 from nas.files import shown_path
 from nas.report.info import (
+    Sampled,
     block_shortcut_info,
     depth_info,
     depth_sweep_info,
@@ -60,6 +61,8 @@ class Section:
     collect: Callable[[optuna.Study], Any]
     draw: Callable[[Any], Any]
     missing: str  # shown instead when the study has nothing to draw
+    # what the figure left out past DRAWN_AT_MOST trials, where its data does not say
+    sampled: Callable[[LeanStudy], Sampled | None] | None = None
 
 
 def _has_data(info: Any) -> bool:
@@ -75,7 +78,8 @@ SECTIONS = (
             history_info, plot_history, "no complete trial yet"),
     Section("intermediate", "Validation accuracy after every epoch. A cross marks the epoch "
             "at which the pruner stopped a trial.", intermediate_info, plot_intermediate,
-            "no per-epoch values (a multi-objective study keeps none)"),
+            "no per-epoch values (a multi-objective study keeps none)",
+            sampled=intermediate_sampled),
     Section("depth", "Layers each network has against the layers it needs to stay within "
             "the tolerance of its accuracy (useful depth). Points on the diagonal use all "
             "their depth.", depth_info, plot_depth, "no analysed trial"),
@@ -115,8 +119,8 @@ def _lean(study: optuna.Study | LeanStudy) -> LeanStudy:
 
 
 def _sampled(section: Section, study: LeanStudy, info: Any) -> str | None:
-    if section.id == "intermediate":
-        return sampled_note(intermediate_sampled(study))
+    if section.sampled is not None:
+        return sampled_note(section.sampled(study))
     return sampled_note(info.get("sampled")) if isinstance(info, dict) else None
 
 
