@@ -22,11 +22,16 @@ DATASETS = ("digits", "synthetic", "mnist", "fashion-mnist", "cifar10", "cifar10
 
 # --- search ---------------------------------------------------------------------------------
 METRICS = ("val_accuracy",)
-# What a search may optimise: accuracy up, and optionally one cost down.
-SECOND_OBJECTIVES = ("useful_layers", "params")
+# What a search may optimise: accuracy up, and optionally one cost down (nas.study.costs:
+# params and macs are known before training, latency is timed on the trial's device as it
+# starts, useful_layers only after the lesion analysis).
+SECOND_OBJECTIVES = ("useful_layers", "params", "macs", "latency")
 SAMPLERS = ("tpe", "random", "grid", "gp", "nsga2")
 PRUNERS = ("none", "median", "percentile", "successive-halving", "hyperband", "threshold",
-           "patient")
+           "patient", "pareto")
+# The pruner that ranks trials on two objectives (nas.study.pareto_pruner); Optuna's prune
+# on one objective only.
+MULTI_OBJECTIVE_PRUNERS = ("none", "pareto")
 # A study's name: it names a folder under results/, so no '/', no '..', no leading '-'.
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 STUDY_NAME_ALLOWED = "letters, digits, '.', '_', '-'"

@@ -36,6 +36,11 @@ def register(commands) -> None:
     add_study_arguments(best)
     best.add_argument("--trial", type=non_negative_int, metavar="N",
                       help="this trial instead of the best (e.g. one of a Pareto front)")
+    best.add_argument("--max", action="append", type=cost_bound, metavar="COST=BOUND",
+                      help="the most accurate complete trial within this cost: params, macs "
+                           "(per image), latency (ms per image at batch 1) or useful_layers, "
+                           "e.g. --max macs=2e6 (repeat it for several); on a two-objective "
+                           "study, a member of the Pareto front")
     best.add_argument("--export", metavar="FILE", help="write the best candidate here")
     best.add_argument("--json", action="store_true", help="print one JSON object")
     best.set_defaults(run=run_best)
@@ -69,6 +74,24 @@ def register(commands) -> None:
                            help="address to bind (default: 127.0.0.1; anything else exposes "
                                 "the study to the network)")
     dashboard.set_defaults(run=run_dashboard)
+
+
+def cost_bound(text: str) -> tuple[str, float]:
+    """``--max COST=BOUND``: a cost name and a finite bound."""
+    import math
+
+    from nas.study.costs import COST_ATTRS
+
+    name, _, bound = text.partition("=")
+    try:
+        value = float(bound)
+    except ValueError:
+        value = math.nan
+    if name not in COST_ATTRS or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}; allowed: COST=BOUND with COST one of {', '.join(COST_ATTRS)} and "
+            "BOUND a number, e.g. macs=2e6")
+    return name, value
 
 
 def open_storage_arg(args: argparse.Namespace):
@@ -110,7 +133,10 @@ def run_studies(args: argparse.Namespace) -> int:
 
 
 def run_best(args: argparse.Namespace) -> int:
+    from optuna.trial import TrialState
+
     from nas.study.queries import (
+        LeanStudy,
         best_trial,
         candidate_yaml,
         describe_depth,
@@ -118,11 +144,23 @@ def run_best(args: argparse.Namespace) -> int:
         pareto_front,
         trial_candidate,
         useful_depth,
+        within_budget,
     )
 
     url, storage = open_storage_arg(args)
     study = load_study(args.study, storage, url)
-    best = best_trial(study, args.trial)
+    if args.max and args.trial is not None:
+        raise NasError("--max and --trial both choose the trial; allowed: one of them")
+    if args.max:
+        from nas.study.costs import COST_ATTRS
+
+        lean = LeanStudy(study, tuple(COST_ATTRS.values()), (), steps=False)
+        complete = lean.get_trials(states=(TrialState.COMPLETE,))
+        if not complete:
+            raise NasError(f"study '{study.study_name}' has no complete trial yet")
+        best = lean.full_trial(within_budget(complete, dict(args.max)))
+    else:
+        best = best_trial(study, args.trial)
     candidate = trial_candidate(best)
     objectives = study.user_attrs.get("objectives", ["val_accuracy"])
     front = pareto_front(study) if len(study.directions) > 1 else []
@@ -145,6 +183,9 @@ def run_best(args: argparse.Namespace) -> int:
                           "useful_depth": useful_depth(best),
                           "pareto_front": [t.number for t in front],
                           "pareto_useful_depth": {str(t.number): useful_depth(t) for t in front},
+                          "front": [{"trial": t.number, "values": t.values,
+                                     "useful_depth": useful_depth(t)} for t in front],
+                          "max": dict(args.max or {}),
                           "user_attrs": best.user_attrs, "exported": args.export}))
         return 0
     if front:
@@ -154,11 +195,14 @@ def run_best(args: argparse.Namespace) -> int:
         for t in front:
             depth = useful_depth(t)
             useful = f"{depth['useful_layers']}/{depth['total_layers']}" if depth else "-"
-            print(f"  {t.number:>5} {t.values[0]:>7.2%} {t.values[1]:>13,.0f} {useful:>13}  "
+            cost = _cost_text(t.values[1])
+            print(f"  {t.number:>5} {t.values[0]:>7.2%} {cost:>13} {useful:>13}  "
                   f"{trial_candidate(t).describe()}")
     attrs = best.user_attrs
-    print(f"study {study.study_name}: {'chosen' if args.trial is not None else 'best'} trial "
-          f"{best.number}, val {best.values[0]:.2%}")
+    chosen = "chosen" if args.trial is not None or args.max else "best"
+    within = ", ".join(f"{k} <= {v:,.6g}" for k, v in args.max or ())
+    print(f"study {study.study_name}: {chosen} trial {best.number}, val {best.values[0]:.2%}"
+          + (f" (the most accurate within {within})" if within else ""))
     print(f"  {candidate.describe()}")
     if "layers" in attrs:
         print(f"  {describe_depth(best)}; {attrs['blocks']} blocks, {attrs['params']:,} "
@@ -166,6 +210,11 @@ def run_best(args: argparse.Namespace) -> int:
     if args.export:
         print(f"candidate written to {args.export}; retrain: {retrain}")
     return 0
+
+
+def _cost_text(value: float) -> str:
+    """Parameters and MACs in thousands-separated units, a latency in ms to 3 figures."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def run_report(args: argparse.Namespace) -> int:

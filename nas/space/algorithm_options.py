@@ -69,4 +69,6 @@ PRUNER_OPTIONS: dict[str, AlgorithmOptions] = {
     }),
     "patient": AlgorithmOptions({"patience": _ints, "min_delta": float_check(0.0),
                                  "wrapped": None}, required=("patience",)),
+    # nas.study.pareto_pruner: rungs at min_resource * reduction_factor**k epochs
+    "pareto": AlgorithmOptions({"min_resource": _pos_ints, "reduction_factor": int_check(2)}),
 }

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.candidate import Candidate
 from nas.errors import NasError, option
+from nas.names import MULTI_OBJECTIVE_PRUNERS
 from nas.space.algorithm_options import PRUNER_OPTIONS
 from nas.space.checks import CONDITIONS, SPACE_PARAMS, SpaceError
 
@@ -69,6 +70,8 @@ class SearchSpace:
     usefulness: dict[str, Any] = field(default_factory=lambda: {"enabled": True, "tolerance": 0.01})
     objectives: tuple[str, ...] = ("val_accuracy",)
     data: dict[str, Any] = field(default_factory=dict)
+    # the latency objective's second timing: per image at this batch size (besides batch 1)
+    latency: dict[str, int] = field(default_factory=lambda: {"batch": 64})
     text: str = ""
 
     @property
@@ -138,8 +141,38 @@ class SearchSpace:
             if algorithm is not None and algorithm.required:
                 raise NasError(f"{option('pruner')} {pruner}: needs options; set it in the space "
                                "file's pruner: section")
+            misfit = pruner_misfit(pruner, self.objectives)
+            if misfit:
+                raise NasError(f"{option('pruner')} {pruner}: {misfit}")
             changes["pruner"] = {"name": pruner}
         return dataclasses.replace(self, **changes)
+
+
+def default_pruner(objectives: tuple[str, ...]) -> str:
+    """One objective: Optuna's median pruner; two: none (the search trains every trial
+    whole, as before the pareto pruner existed), unless the file names ``pareto``."""
+    return "median" if len(objectives) == 1 else "none"
+
+
+def pruner_misfit(pruner: str, objectives: tuple[str, ...]) -> str:
+    """Why ``pruner`` cannot prune a search of ``objectives`` ('' when it can).
+
+    Optuna's pruners rank one value per epoch (a multi-objective study cannot even report
+    one); the pareto pruner ranks two, and needs the cost while the trial trains, which
+    the useful depth, measured after training, is not.
+    """
+    if len(objectives) > 1 and pruner not in MULTI_OBJECTIVE_PRUNERS:
+        return (f"{pruner} prunes on one objective and this search has two "
+                f"({', '.join(objectives)}); allowed: {' or '.join(MULTI_OBJECTIVE_PRUNERS)}")
+    if pruner == "pareto" and len(objectives) == 1:
+        return ("pareto ranks trials on two objectives and this search has one; allowed: "
+                "objectives [val_accuracy, params|macs|latency], or a one-objective pruner "
+                "such as median or successive-halving")
+    if pruner == "pareto" and objectives[1] == "useful_layers":
+        return ("pareto needs the cost while a trial trains, and useful_layers is measured "
+                "after; allowed: objectives [val_accuracy, params|macs|latency] with pareto, "
+                "or pruner none with useful_layers")
+    return ""
 
 
 def _kind(name: str) -> str:

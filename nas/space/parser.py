@@ -35,12 +35,21 @@ from nas.space.checks import (
     int_check,
     show,
 )
-from nas.space.model import Choice, Fixed, FloatRange, IntRange, Param, SearchSpace
+from nas.space.model import (
+    Choice,
+    Fixed,
+    FloatRange,
+    IntRange,
+    Param,
+    SearchSpace,
+    default_pruner,
+    pruner_misfit,
+)
 from nas.space.reader import read_yaml
 
 _TOP_LEVEL = (
     "name", "dataset", "metric", "epochs", "trials", "seed", "space", "sampler", "pruner",
-    "trial_resources", "usefulness", "data", "objectives",
+    "trial_resources", "usefulness", "data", "objectives", "latency",
 )
 
 
@@ -89,7 +98,7 @@ class _Validator:
             if not isinstance(key, str) or key not in table:
                 raise self.fail(where, _unknown_key(key, tuple(table)) + f" for {name}")
             if key == "wrapped":
-                inner = tuple(n for n in names if n != "patient")
+                inner = tuple(n for n in names if n not in ("patient", "pareto"))
                 result[key] = self.options(where, option, tables, inner, "median")
             else:
                 result[key] = self.value(where, option, table[key])
@@ -207,6 +216,12 @@ def parse_space(data: Any, path: str, text: str = "") -> SearchSpace:
     if "useful_layers" in objectives and usefulness.get("enabled", True) is False:
         raise v.fail("objectives", "useful_layers needs the usefulness analysis; allowed: "
                                    "usefulness.enabled true, or objectives [val_accuracy, params]")
+    pruner = v.options("pruner", data.get("pruner", {}), PRUNER_OPTIONS, PRUNERS,
+                       default_pruner(objectives))
+    misfit = pruner_misfit(pruner["name"], objectives)
+    if misfit:
+        raise v.fail("pruner", misfit)
+    latency = v.mapping("latency", data.get("latency", {}), ("batch",))
     return SearchSpace(
         path=path,
         name=name,
@@ -218,8 +233,7 @@ def parse_space(data: Any, path: str, text: str = "") -> SearchSpace:
         params=params,
         sampler=v.options("sampler", data.get("sampler", {}), SAMPLER_OPTIONS,
                           SAMPLERS, "tpe"),
-        pruner=v.options("pruner", data.get("pruner", {}), PRUNER_OPTIONS,
-                         PRUNERS, "median"),
+        pruner=pruner,
         trial_resources={
             "cpu": v.value("trial_resources.cpu", trial_resources.get("cpu", 1),
                            float_check(0.0, 1024.0, low_open=True)),
@@ -234,13 +248,16 @@ def parse_space(data: Any, path: str, text: str = "") -> SearchSpace:
         data={k: v.value(f"data.{k}", val, int_check(1, 1 << 24))
               for k, val in data_options.items()},
         objectives=objectives,
+        latency={"batch": v.value("latency.batch", latency.get("batch", 64),
+                                  int_check(1, 1 << 16))},
         text=text,
     )
 
 
 def _objectives(v: _Validator, value: Any) -> tuple[str, ...]:
-    allowed = ("[val_accuracy], [val_accuracy, useful_layers] (fewer layers better) or "
-               "[val_accuracy, params] (fewer parameters better)")
+    allowed = ("[val_accuracy], or [val_accuracy, COST] with COST one of useful_layers "
+               "(useful layers), params (parameters), macs (multiply-accumulates per image) "
+               "or latency (ms per image at batch 1 on the trial's device), fewer better")
     if isinstance(value, str):
         value = [value]
     if (not isinstance(value, list) or not 1 <= len(value) <= 2 or value[0] != "val_accuracy"

@@ -365,3 +365,17 @@ def count_trials(storage: optuna.storages.BaseStorage, study_id: int) -> int:
     with _create_scoped_session(backend.scoped_session) as session:
         return session.query(func.count(trial.trial_id)).filter(
             trial.study_id == study_id).scalar()
+
+
+def tell_pruned(study: optuna.Study, trial: optuna.Trial, values: Sequence[float]) -> None:
+    """PRUNED with ``values``, as ``study.tell`` does for a single-objective trial (its
+    last intermediate value): Optuna's tell refuses values for a PRUNED trial and a
+    multi-objective study has no intermediate values, so the pareto pruner's trials keep
+    their accuracy so far and their cost this way (the sampler's hook first, as in tell)."""
+    study._thread_local.cached_all_trials = None
+    frozen = study._storage.get_trial(trial._trial_id)
+    values = [float(v) for v in values]
+    try:
+        study.sampler.after_trial(study, frozen, TrialState.PRUNED, values)
+    finally:
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.PRUNED, values)

@@ -76,6 +76,12 @@ def _patient(optuna: ModuleType, options: dict[str, Any], epochs: int) -> Any:
         return optuna.pruners.PatientPruner(inner, **options)
 
 
+def _pareto(optuna: ModuleType, options: dict[str, Any], epochs: int) -> Any:
+    from nas.study.pareto_pruner import ParetoPruner
+
+    return ParetoPruner(epochs, **options)
+
+
 PRUNER_BUILDERS: dict[str, Builder] = {
     "none": _plain("pruners", "NopPruner"),
     "median": _plain("pruners", "MedianPruner"),
@@ -84,6 +90,7 @@ PRUNER_BUILDERS: dict[str, Builder] = {
     "hyperband": _hyperband,
     "threshold": _plain("pruners", "ThresholdPruner"),
     "patient": _patient,
+    "pareto": _pareto,
 }
 
 

@@ -18,8 +18,9 @@ from optuna.trial import TrialState
 
 from nas.candidate import Candidate
 from nas.space import SearchSpace
-from nas.study import _optuna
+from nas.study import _optuna, costs
 from nas.study.algorithms import make_pruner, make_sampler
+from nas.study.pareto_pruner import ParetoPruner
 from nas.study.startup import enqueue_startup, startup_size
 
 
@@ -44,12 +45,12 @@ def create_search_study(space: SearchSpace, storage: str | optuna.storages.BaseS
     history = held or startup_size(space, budget)
     sampler = make_sampler(space, concurrent, history=history)
     pruner = make_pruner(space.pruner, space.epochs)
-    multi = len(space.objectives) > 1
-    if (multi or space.sampler["name"] == "nsga2") and space.pruner["name"] != "none":
-        why = "this search has two objectives" if multi else "nsga2 is a multi-objective sampler"
+    # (two objectives with a one-objective pruner never get here: the space refuses them)
+    if len(space.objectives) == 1 and space.sampler["name"] == "nsga2" and not isinstance(
+            pruner, optuna.pruners.NopPruner):
         if warn is not None:
-            warn(f"warning: {why} and Optuna cannot prune multi-objective trials; pruning is "
-                 "off for this search")
+            warn("warning: nsga2 is a multi-objective sampler and Optuna cannot prune "
+                 "multi-objective trials; pruning is off for this search")
         pruner = optuna.pruners.NopPruner()
     return optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
                                pruner=pruner, directions=search_directions(space),
@@ -63,13 +64,27 @@ class SearchPolicy:
     candidate, :meth:`after_epoch` records an epoch and says whether to stop, and
     :meth:`complete` / :meth:`prune` / :meth:`fail` tell the study how a trial ended.
     Callers own everything else: where the trial runs, its attributes, retries.
+
+    A two-objective search records each trial's cost as soon as it is known
+    (:mod:`nas.study.costs`) and, with the pareto pruner, ranks each epoch on the
+    accuracy so far and that cost. ``known_costs``: what gives a candidate's parameters
+    and multiply-accumulates (the replay passes the recorded ones).
     """
 
-    def __init__(self, study: optuna.Study, space: SearchSpace) -> None:
+    def __init__(self, study: optuna.Study, space: SearchSpace,
+                 known_costs: Callable[[Candidate], dict[str, int]] | None = None) -> None:
         self.study, self.space = study, space
         self.prunes = not isinstance(study.pruner, optuna.pruners.NopPruner)
         # Optuna keeps per-epoch values only for single-objective studies.
         self.single = len(space.objectives) == 1
+        self.cost_objective = None if self.single else space.objectives[1]
+        self.known_costs = known_costs or costs.known_costs
+        self.costs: dict[int, float] = {}  # per running trial number, once known
+        self.last: dict[int, float] = {}  # per running trial number: its last accuracy
+        self.pareto = study.pruner if isinstance(study.pruner, ParetoPruner) else None
+        if self.pareto is not None:  # a resumed search ranks against what came before
+            self.pareto.load(_optuna.lean_trials(study, ("val_history",), steps=False)
+                             or study.get_trials(deepcopy=False))
 
     def start(self, budget: int) -> int:
         """Queue the cheapest-first start-up design in a fresh study; how many it holds."""
@@ -80,22 +95,61 @@ class SearchPolicy:
         the candidate the space makes of its parameters (kept as its ``candidate``)."""
         trial = _optuna.ask_claimed(self.study, claim or {})
         candidate = self.space.suggest(trial)
-        trial.set_user_attr("candidate", candidate.to_dict())
+        attrs: dict[str, Any] = {"candidate": candidate.to_dict()}
+        if self.cost_objective in costs.BEFORE_TRAINING:  # known now: recorded now
+            known = self.known_costs(candidate)
+            attrs.update(known)
+            self.costs[trial.number] = float(known[self.cost_objective])
+        _optuna.set_user_attrs(self.study, trial, attrs)
         return trial, candidate
 
-    def after_epoch(self, trial: optuna.Trial, epoch: int, value: float) -> bool:
-        """Record ``value`` at ``epoch``; true when the pruner says the trial should stop."""
+    def after_epoch(self, trial: optuna.Trial, epoch: int, value: float,
+                    result: dict[str, Any] | None = None) -> bool:
+        """Record ``value`` at ``epoch``; true when the pruner says the trial should stop.
+        ``result``: the epoch's Tune result, where a cost timed on the trial's device
+        (its latency) arrives with the first epoch."""
         if self.single:
             trial.report(value, epoch)
-        return self.prunes and trial.should_prune()
+            return self.prunes and trial.should_prune()
+        self.last[trial.number] = value
+        cost = self.costs.get(trial.number)
+        if cost is None and result and costs.COST_ATTRS[self.cost_objective] in result:
+            timed = {key: float(result[key]) for key in costs.TIMED_ATTRS if key in result}
+            _optuna.set_user_attrs(self.study, trial, timed)
+            cost = self.costs[trial.number] = timed[costs.COST_ATTRS[self.cost_objective]]
+        if self.pareto is None or cost is None:
+            return False
+        return self.pareto.record(trial.number, epoch, value, cost)
+
+    def objective_values(self, trial: optuna.Trial, result: dict[str, Any]) -> tuple[float, ...]:
+        """A finished trial's values: its accuracy, and its cost from ``result`` (what the
+        trial measured) or as recorded when it started."""
+        if self.single:
+            return (float(result["val_accuracy"]),)
+        key = costs.COST_ATTRS[self.cost_objective]
+        cost = result[key] if key in result else self.costs[trial.number]
+        return float(result["val_accuracy"]), float(cost)
 
     def complete(self, trial: optuna.Trial, values: Sequence[float]) -> None:
+        self.forget(trial)
         self.study.tell(trial, list(values))
 
     def prune(self, trial: optuna.Trial) -> None:
-        """A trial the pruner stopped: PRUNED, with its epochs so far."""
-        self.study.tell(trial, state=TrialState.PRUNED)
+        """A trial the pruner stopped: PRUNED, with its values so far (one objective: its
+        last epoch's, as Optuna records it; two: that accuracy and the trial's cost)."""
+        last, cost = self.last.get(trial.number), self.costs.get(trial.number)
+        self.forget(trial)
+        if self.single or last is None or cost is None:
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            _optuna.tell_pruned(self.study, trial, (last, cost))
 
     def fail(self, trial: optuna.Trial) -> None:
         """A trial whose candidate failed (diverged, out of memory): it is not run again."""
+        self.forget(trial)
         self.study.tell(trial, state=TrialState.FAIL)
+
+    def forget(self, trial: optuna.Trial) -> None:
+        """Drop what the policy kept of a trial that ended (idempotent)."""
+        self.costs.pop(trial.number, None)
+        self.last.pop(trial.number, None)

@@ -96,6 +96,35 @@ def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
     return sorted(study.best_trials, key=lambda t: -t.values[0])
 
 
+def trial_cost(trial: FrozenTrial, name: str) -> float | None:
+    """A trial's cost ``name`` (params, macs, latency, useful_layers) as recorded, or None."""
+    from nas.study.costs import COST_ATTRS
+
+    value = trial.user_attrs.get(COST_ATTRS.get(name, name))
+    return float(value) if isinstance(value, int | float) else None
+
+
+def within_budget(front: list[FrozenTrial], bounds: dict[str, float]) -> FrozenTrial:
+    """The most accurate trial of ``front`` whose every cost named in ``bounds`` is at most
+    its bound (``nas best --max macs=2e6``); a one-line error naming the cheapest when
+    none is. Given every complete trial, the answer is on the front of accuracy against
+    the bounded cost, whatever the study's own objectives."""
+    fits = [t for t in front if all((cost := trial_cost(t, name)) is not None and cost <= bound
+                                    for name, bound in bounds.items())]
+    if fits:
+        return max(fits, key=lambda t: t.values[0])
+    name, bound = next(iter(bounds.items()))
+    known = [(cost, t.number) for t in front if (cost := trial_cost(t, name)) is not None]
+    if not known:
+        raise NasError(f"{option('max')} {name}={bound:g}: no complete trial records "
+                       f"{name}; allowed: a cost the study records (its objective, params, "
+                       "macs, or latency where timed)")
+    cheapest, number = min(known)
+    raise NasError(f"{option('max')} {name}={bound:g}: no complete trial is that cheap "
+                   f"(the cheapest, trial {number}, has {name} {cheapest:,.6g}); allowed: "
+                   f"a bound of {cheapest:,.6g} or more")
+
+
 def best_value(study: optuna.Study) -> float | None:
     """The best accuracy any complete trial reached (the first objective), or None."""
     front = pareto_front(study)

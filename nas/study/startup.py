@@ -60,30 +60,12 @@ def forward_macs(candidate: Candidate,
     """Multiply-accumulates of the network's convolutions and linear layers for one
     image of ``input_shape`` (channels, size, classes; a nominal one ranks candidates
     just as well): the part of a forward pass that grows with depth and width."""
-    import torch
-    from torch import nn
-
     from nas.models.resnet import build_model
+    from nas.study.costs import count_macs
 
     channels, size, classes = input_shape
-    total = 0
-
-    def count(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            kernel = module.kernel_size[0] * module.kernel_size[1]
-            total += output.numel() * kernel * module.in_channels // module.groups
-        else:
-            total += module.in_features * module.out_features
-
     # A real (small) model on the CPU: ten of them take ~0.1 s, the meta device ~1 s.
-    model = build_model(candidate, channels, classes, size).eval()
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d | nn.Linear):
-            module.register_forward_hook(count)
-    with torch.inference_mode():
-        model(torch.zeros(1, channels, size, size))
-    return total
+    return count_macs(build_model(candidate, channels, classes, size).eval(), channels, size)
 
 
 def shortest_first_design(space: SearchSpace, count: int) -> list[dict[str, Any]]:

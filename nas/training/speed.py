@@ -134,3 +134,22 @@ def _spread(values: list[float]) -> tuple[float, float, float]:
 def _speed(rates: list[float]) -> Speed:
     low, median, high = _spread(rates)
     return Speed(median, low, high, len(rates))
+
+
+LATENCY_REPEATS = 7  # a trial's latency is timed as it starts: about 0.3 s per batch size
+
+
+def latency(model: nn.Module, channels: int, size: int, batch: int,
+            device: torch.device, threads: int) -> dict[str, float]:
+    """Milliseconds per image of ``model`` on ``device`` at batch 1 (``latency_ms``, the
+    latency objective: one image, as a deployed network sees it) and at ``batch``
+    (``latency_batch_ms``, per image), each the median of :data:`LATENCY_REPEATS` timings
+    of :data:`MIN_TIMING_S` or more after a warm-up, with ``threads`` CPU threads."""
+    torch.set_num_threads(threads)
+    model = model.to(device)
+    out = {}
+    for key, count in (("latency_ms", 1), ("latency_batch_ms", batch)):
+        x = torch.zeros(count, channels, size, size, device=device)
+        speed = inference_speed(model, x, repeats=LATENCY_REPEATS)
+        out[key] = 1000.0 / speed.images_per_second
+    return out

@@ -41,7 +41,8 @@ from nas.tuning.progress import (
 
 # Results every trial reports with its last epoch and that the study keeps.
 TRIAL_ATTRS = ("epochs", "layers", "blocks", "params", "seconds", "images_per_second", "node",
-               "test_accuracy", "checkpoint", "device", "gpu", "resumed_from", "restarted")
+               "test_accuracy", "checkpoint", "device", "gpu", "resumed_from", "restarted",
+               "latency_ms", "latency_batch_ms")
 
 
 @dataclass
@@ -152,6 +153,7 @@ def prepare(space: str | Path | SearchSpace | None = None, *, trials: int | None
                              else space.trial_resources["gpu"]),
         max_concurrent=max_concurrent, address=address, max_failures=max_failures,
     )
+    _check_latency_device(opts)
     from nas.tuning.cluster import callers_ray, check_address
 
     if opts.ray_address and not callers_ray():
@@ -171,6 +173,21 @@ def prepare(space: str | Path | SearchSpace | None = None, *, trials: int | None
     if not is_url(results):
         _check_disk(opts, storage_exists, ignore_disk_space)
     return opts
+
+
+def _check_latency_device(opts: SearchOptions) -> None:
+    """A latency objective needs a device each trial has to itself: a share of a GPU or of
+    a CPU core would time the neighbours' work too."""
+    if "latency" not in opts.space.objectives:
+        return
+    gpus, cpus = opts.gpus_per_trial, opts.cpus_per_trial
+    if 0 < gpus < 1 or (gpus == 0 and cpus < 1) or not float(gpus).is_integer():
+        share = f"{gpus:g} GPU" if gpus else f"{cpus:g} CPU"
+        raise NasError(f"objectives: latency is timed on the trial's own device and "
+                       f"{option('gpus_per_trial') if gpus else option('cpus_per_trial')} "
+                       f"gives each trial {share}, a share that would time its neighbours "
+                       "too; allowed: a whole GPU per trial (1, 2, ...) or, on CPUs, 1 or "
+                       "more CPUs per trial")
 
 
 def _check_disk(opts: SearchOptions, storage_exists: bool, ignore: bool) -> None:

@@ -164,6 +164,9 @@ class StudySearcher(Searcher):
             "usefulness": self.space.usefulness,
             "deletions_from": self.deletion_bars.get(plain),
             "checkpoint_dir": self.opts.results("checkpoints"),
+            # the latency objective: the trial times its network as it starts
+            "latency_batch": (self.space.latency["batch"]
+                              if self.policy.cost_objective == "latency" else None),
         }
 
     @_until_halted(True)  # and stop the trial
@@ -181,7 +184,7 @@ class StudySearcher(Searcher):
             seen = self.history.setdefault(trial_id, {})
             if epoch not in seen:  # a trial restarted from scratch repeats its epochs
                 seen[epoch] = value
-                stop = self.policy.after_epoch(trial, epoch, value)
+                stop = self.policy.after_epoch(trial, epoch, value, result)
                 self.opts.progress.epoch(trial.number, epoch, value)
                 # the final report (with the checkpoint) ends training: nothing to prune
                 if stop and "checkpoint" not in result and "error" not in result:
@@ -232,13 +235,14 @@ class StudySearcher(Searcher):
             kind, reason = "pruned", ""
         elif epochs >= self.space.epochs and "val_accuracy" in result:
             self.record_depth(trial, result)
-            values = tuple(float(result[o]) for o in self.space.objectives)
+            values = self.policy.objective_values(trial, result)
             self.policy.complete(trial, values)
             kind, reason = "complete", ""
         else:  # stopped by something other than the pruner: run it again later
             fail_and_retry(self.study, trial, DRIVER_STOPPED)
             kind, reason = "retried", "stopped"
         del self.live[trial_id]
+        self.policy.forget(trial)  # (a retried trial never reached the policy's tell)
         plain = self.labels.pop(trial.number, "").endswith("/none")
         value = result.get("val_accuracy")
         if kind == "complete" and result.get("random_deletions") and isinstance(value, float):

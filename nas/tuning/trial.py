@@ -52,6 +52,8 @@ def run_trial(config: dict[str, Any]) -> None:
         static["resumed_from"] = int(resume["epoch"])
     if unreadable:
         static["restarted"] = unreadable
+    if config.get("latency_batch"):  # the latency objective: timed here, on the trial's device
+        static.update(_latency(candidate, config))
     last: dict[str, Any] = {}
     state_dir = Path(tempfile.mkdtemp(prefix="resnas-state-"))
 
@@ -108,6 +110,20 @@ def run_trial(config: dict[str, Any]) -> None:
                      "fail_reason": failure_reason(exc)})
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _latency(candidate: Candidate, config: dict[str, Any]) -> dict[str, float]:
+    """The untrained network's latency on this trial's device (the architecture decides
+    it, not the weights), before training claims the device."""
+    from nas.models.resnet import build_model
+    from nas.study.costs import input_shape
+    from nas.training.device import resolve_device
+    from nas.training.speed import latency
+
+    channels, size, classes = input_shape(candidate)
+    model = build_model(candidate, channels, classes, size)
+    return latency(model, channels, size, int(config["latency_batch"]),
+                   resolve_device(config["device"]), int(config["threads"]))
 
 
 def _trial_writes(number: int, checkpoint_dir: str) -> list[tuple[str, str | None]]:

@@ -348,6 +348,23 @@ CORPUS: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
     "alias-bomb": (LAUGHS, ("space.width: got [[", "allowed: an integer")),
     "unknown-resource": ("space: {width: 8}\ntrial_resources: {cpus: 2}\n",
                          ("trial_resources.cpus: unknown key", "did you mean 'cpu'")),
+    "unknown-objective": ("objectives: [val_accuracy, flops]\nspace: {width: 8}\n",
+                          ("objectives: got ['val_accuracy', 'flops']", "macs", "latency")),
+    "one-objective-pruner-on-two": (
+        "objectives: [val_accuracy, macs]\nspace: {width: 8}\npruner: median\n",
+        ("pruner: median prunes on one objective and this search has two",
+         "allowed: none or pareto")),
+    "pareto-on-one-objective": ("space: {width: 8}\npruner: pareto\n",
+                                ("pruner: pareto ranks trials on two objectives",)),
+    "pareto-on-useful-layers": (
+        "objectives: [val_accuracy, useful_layers]\nspace: {width: 8}\npruner: pareto\n",
+        ("useful_layers is measured after", "pruner none with useful_layers")),
+    "pareto-reduction-one": (
+        "objectives: [val_accuracy, params]\nspace: {width: 8}\n"
+        "pruner: {name: pareto, reduction_factor: 1}\n",
+        ("pruner.reduction_factor: got 1", "an integer >= 2")),
+    "latency-batch-zero": ("latency: {batch: 0}\nspace: {width: 8}\n",
+                           ("latency.batch: got 0",)),
     "searched-in-candidate": ("space: {width: 8, lr: {type: float, low: 0.01, high: 0.1}}\n",
                               ("space.lr: a candidate file needs one value",
                                "allowed: a single float value")),
