@@ -25,6 +25,7 @@ import optuna
 from nas.disk import disk_full, full_error, write_bytes
 from nas.errors import one_line
 from nas.files import shown_path
+from nas.report.front import front_info, plot_front
 from nas.report.info import (
     Sampled,
     block_shortcut_info,
@@ -63,6 +64,8 @@ class Section:
     missing: str  # shown instead when the study has nothing to draw
     # what the figure left out past DRAWN_AT_MOST trials, where its data does not say
     sampled: Callable[[LeanStudy], Sampled | None] | None = None
+    # whether the report of this study has the section at all (not: has it, empty)
+    applies: Callable[[LeanStudy], bool] = lambda study: True
 
 
 def _has_data(info: Any) -> bool:
@@ -87,6 +90,11 @@ SECTIONS = (
             "style.", block_shortcut_info, plot_block_shortcut, "no complete trial yet"),
     Section("params", "Accuracy against size. The Pareto front joins the trials that no "
             "smaller network beats.", params_info, plot_params, "no complete trial yet"),
+    Section("front", "Two objectives: the Pareto front of accuracy against the study's cost "
+            "after a quarter, half, three quarters and all of its complete trials (pruned "
+            "trials are never on it), and how many of each front network's layers are useful "
+            "(green) out of its total.", front_info, plot_front,
+            "no complete trial yet", applies=lambda study: len(study.directions) > 1),
     Section("lesion", "How much accuracy the best network loses when each block alone is "
             "lesioned (its branch zeroed, so it passes its input on), on the selection half "
             "of the validation images. Under it, measures from one forward pass: how far "
@@ -152,6 +160,8 @@ def write_report(study: optuna.Study | LeanStudy, path: str | Path,
     parts = [_summary_html(study, storage_url)]
     drawn: list[str] = []
     for section in SECTIONS:
+        if not section.applies(study):
+            continue
         info = section.collect(study)
         parts.append(f'<section id="section-{section.id}">'
                      f"<p class=\"caption\">{html.escape(section.caption)}</p>")
