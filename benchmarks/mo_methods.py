@@ -106,7 +106,7 @@ class SyneTuneMoasha(MoMethod):
 
     def after_epoch(self, job: Job, epoch: int, value: float, now: float) -> bool:
         result = {"epoch": epoch, "val_accuracy": value, "macs": float(job.curve.macs)}
-        return self.scheduler.on_trial_result(job.handle, result) == "STOP"
+        return self.scheduler.on_trial_result(job.handle, result).lower() == "stop"
 
     def job_ended(self, job: Job, epoch: int, now: float) -> None:
         if epoch == self.table.epochs:

@@ -18,7 +18,7 @@ last ``ratio=`` (pruned / unpruned median time to the target).
 
     python benchmarks/mo_pruning.py [--seeds 100] [--budget 1800] [--workers 2]
         [--space search_spaces/fashion-mnist-macs.yaml] [--methods resnas-pareto,...]
-    python benchmarks/mo_pruning.py --real [--real-space ...] [--real-trials 40]
+    python benchmarks/mo_pruning.py --real [--real-space ...] [--real-seconds 300]
 """
 
 from __future__ import annotations
@@ -165,7 +165,8 @@ def main() -> None:
     parser.add_argument("--real", action="store_true",
                         help="instead: two real searches (pruned, unpruned) on --real-space")
     parser.add_argument("--real-space", default="search_spaces/resnet-digits-macs.yaml")
-    parser.add_argument("--real-trials", type=int, default=40)
+    parser.add_argument("--real-seconds", type=float, default=300.0,
+                        help="wall clock of each real search (stopped by SIGTERM)")
     args = parser.parse_args()
     unknown = [m for m in args.methods.split(",") if m not in MO_METHODS]
     if unknown or not {"resnas-pareto", "resnas-unpruned"} <= set(args.methods.split(",")):
@@ -174,7 +175,7 @@ def main() -> None:
     if args.real:
         from benchmarks.mo_real import real_runs
 
-        real_runs(args.real_space, args.real_trials, Scale, hypervolume_times, time_to)
+        real_runs(args.real_space, args.real_seconds, Scale, hypervolume_times, time_to)
     else:
         replay(args)
 
