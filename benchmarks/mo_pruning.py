@@ -76,12 +76,16 @@ def time_to(curve: list[tuple[float, float]], target: float) -> float:
     return next((t for t, hv in curve if hv >= target - 1e-12), math.inf)
 
 
-def _one(job: tuple[str, str, str, int, int, float]) -> dict[str, Any]:
+def _one(job: tuple[str, str, str, int, int, float, str]) -> dict[str, Any]:
     """Worker: one method, one seed: its complete trials and counts."""
-    table_path, space_path, method, seed, workers, budget = job
+    table_path, space_path, method, seed, workers, budget, sampler = job
+    import dataclasses
+
     from nas.space import load_space
 
     table, space = Table(table_path), load_space(space_path)
+    if sampler:  # the file's sampler replaced, with Optuna's defaults
+        space = dataclasses.replace(space, sampler={"name": sampler, "seed": space.seed})
     searcher = MO_METHODS[method](table, space, seed, workers, budget)
     run = simulate(searcher, table, workers, budget)
     return {"method": method, "seed": seed, "points": searcher.points, "trials": run.trials,
@@ -89,12 +93,12 @@ def _one(job: tuple[str, str, str, int, int, float]) -> dict[str, Any]:
 
 
 def summarise(results: list[dict[str, Any]], methods: list[str], scale: Scale,
-              seeds: int) -> dict[str, dict[str, Any]]:
+              seeds: range) -> dict[str, dict[str, Any]]:
     by = {(r["method"], r["seed"]): r for r in results}
     summary: dict[str, dict[str, Any]] = {m: {"ttt": [], "final": [], "within": 0,
                                               "trials": [], "epochs": []} for m in methods}
     base = []
-    for seed in range(seeds):
+    for seed in seeds:
         unpruned = hypervolume_times(by["resnas-unpruned", seed]["points"], scale)
         target = unpruned[-1][1] if unpruned else math.inf
         base.append(time_to(unpruned, target))
@@ -124,12 +128,13 @@ def replay(args: argparse.Namespace) -> None:
     scale = Scale([(c.final, c.macs) for c in table.curves.values()])
     print(f"replay: {len(table.curves)} candidates, {table.epochs} epochs; {args.seeds} seeds x "
           f"{len(methods)} methods, {args.workers} workers, {args.budget:.0f} s budget; space "
-          f"{args.space}", flush=True)
-    jobs = [(args.table, args.space, m, seed, args.workers, args.budget)
-            for m in methods for seed in range(args.seeds)]
+          f"{args.space}{f', sampler {args.sampler}' if args.sampler else ''}", flush=True)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(args.table, args.space, m, seed, args.workers, args.budget, args.sampler)
+            for m in methods for seed in seeds]
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         results = pool.map(_one, jobs, chunksize=1)
-    summary = summarise(results, methods, scale, args.seeds)
+    summary = summarise(results, methods, scale, seeds)
     print("| method | median time to the unpruned final HV | reached | final HV / target "
           "(median) | within 1% at the end | trials | epochs |")
     print("|---|---|---|---|---|---|---|")
@@ -158,9 +163,14 @@ def main() -> None:
     parser.add_argument("--table", default="benchmarks/curves/fashion-mnist.csv")
     parser.add_argument("--space", default="search_spaces/fashion-mnist-macs.yaml")
     parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds first-seed, first-seed + 1, ...: settings chosen on some "
+                             "seeds are confirmed on others")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--budget", type=float, default=1800.0, help="simulated seconds")
     parser.add_argument("--methods", default=",".join(MO_METHODS))
+    parser.add_argument("--sampler", choices=("tpe", "nsga2", "random"),
+                        help="replace the space file's sampler (Optuna's defaults)")
     parser.add_argument("--jobs", type=int, default=2, help="processes running replays")
     parser.add_argument("--real", action="store_true",
                         help="instead: two real searches (pruned, unpruned) on --real-space")

@@ -27,17 +27,21 @@ def _search(space: str, seconds: float, folder: Path, pruner: str | None) -> lis
 
     storage = f"sqlite:///{folder / 'nas.db'}"
     command = [sys.executable, "-m", "nas.cli", "search", "--space", space, "--trials",
-               "100000", "--storage", storage, "--results", str(folder / "results"),
+               "1000", "--storage", storage, "--results", str(folder / "results"),
                "--progress", "lines"]
     if pruner:
         command += ["--pruner", pruner]
-    search = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        search.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        search.send_signal(signal.SIGTERM)
-        search.wait(timeout=120)
+    folder.mkdir(parents=True)
+    with open(folder / "search.log", "w") as log:
+        search = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            search.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            search.send_signal(signal.SIGTERM)  # a clean stop: the study keeps every trial
+            search.wait(timeout=120)
+    if search.returncode not in (0, 143):
+        raise SystemExit(f"nas search exited {search.returncode}: "
+                         f"{(folder / 'search.log').read_text()[-2000:]}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     [name] = optuna.get_all_study_names(storage)
     trials_ = optuna.load_study(study_name=name, storage=storage).get_trials()

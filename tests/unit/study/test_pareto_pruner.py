@@ -131,3 +131,30 @@ def test_the_policy_records_costs_and_tells_pruned_trials_their_values(
     again = SearchPolicy(create_search_study(space, storage, "s", budget=10, concurrent=1),
                          space)
     assert again.pareto.rungs[1] == policy.pareto.rungs[1]
+
+
+def test_a_latency_cost_arrives_with_the_first_epoch(tmp_path) -> None:
+    """The latency objective: the trial times its network as it starts and reports it with
+    each epoch (nas.tuning.trial); the policy records it once and ranks on it."""
+    from nas.models.resnet import build_model
+    from nas.study.costs import input_shape
+    from nas.training.device import resolve_device
+    from nas.training.speed import latency
+
+    text = SPACE.replace("SAMPLER", "tpe").replace("OBJECTIVE", "latency")
+    space = parse_space(yaml.safe_load(text), "s.yaml", text)
+    study = create_search_study(space, optuna.storages.InMemoryStorage(), "s", budget=4,
+                                concurrent=1)
+    policy = SearchPolicy(study, space)
+    trial, candidate = policy.ask()
+    assert "macs" not in trial.user_attrs  # nothing to compute before training for latency
+    channels, size, classes = input_shape(candidate)
+    timed = latency(build_model(candidate, channels, classes, size), channels, size, 16,
+                    resolve_device("cpu"), 1)
+    assert timed["latency_batch_ms"] > 0 and 0 < timed["latency_ms"] < 1000
+    assert not policy.after_epoch(trial, 1, 0.5, {"val_accuracy": 0.5, **timed})
+    assert trial.user_attrs["latency_ms"] == timed["latency_ms"]
+    assert policy.pareto.rungs[1] == {trial.number: (0.5, timed["latency_ms"])}
+    trial.set_user_attr("val_history", [0.5])
+    policy.prune(trial)
+    assert study.trials[0].values == [0.5, timed["latency_ms"]]
