@@ -12,7 +12,12 @@ import yaml
 from optuna.trial import TrialState
 
 from nas.space import parse_space
-from nas.study.pareto_pruner import ParetoPruner, nondominated_fronts, priority_order
+from nas.study.pareto_pruner import (
+    ParetoPruner,
+    nondominated_fronts,
+    place_of_last,
+    priority_order,
+)
 from nas.study.policy import SearchPolicy, create_search_study
 
 
@@ -158,3 +163,24 @@ def test_a_latency_cost_arrives_with_the_first_epoch(tmp_path) -> None:
     trial.set_user_attr("val_history", [0.5])
     policy.prune(trial)
     assert study.trials[0].values == [0.5, timed["latency_ms"]]
+
+
+def _fronts_by_definition(points) -> list[set[int]]:
+    left, fronts = set(range(len(points))), []
+    while left:
+        front = {i for i in left if not any(dominates(points[j], points[i]) for j in left)}
+        fronts.append(front)
+        left -= front
+    return fronts
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_fast_sort_gives_the_fronts_of_the_definition(seed: int) -> None:
+    rng = random.Random(seed)
+    # coarse values: ties in one objective and repeated points, where shortcuts go wrong
+    points = [(rng.randint(0, 6) / 6, float(rng.randint(1, 6))) for _ in range(60)]
+    assert [set(f) for f in nondominated_fronts(points)] == _fronts_by_definition(points)
+    order = priority_order(points)
+    assert all(place_of_last(points[:k]) == priority_order(points[:k]).index(k - 1)
+               for k in range(1, 61))
+    assert sorted(order) == list(range(60))
