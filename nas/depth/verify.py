@@ -39,7 +39,12 @@ class VerifyResult:
     useful: dict[str, Any]
     val_difference_pp: float  # useful minus full, percentage points
     test_difference_pp: float
-    within_tolerance: bool  # useful val accuracy >= full val accuracy - tolerance
+    # The verdict: the tolerance judges val, the split the useful depth was chosen on
+    # (useful val accuracy >= full val accuracy - tolerance) ...
+    within_tolerance: bool
+    # ... and the same rule on test, images neither the training nor the choice saw, said
+    # beside it so that a test drop past the tolerance is never read as "within"
+    test_within_tolerance: bool
     candidate: dict[str, Any]  # the from-scratch network's candidate
     seconds: float  # training time of the from-scratch network
     model: ResNet | None = field(default=None, repr=False)
@@ -100,7 +105,8 @@ def verify_depth(model: ResNet, splits: Splits, report: DepthReport, threads: in
 
     Returns:
         A ``VerifyResult``: both networks' stage depths, sizes, val and test accuracy,
-        the differences and ``within_tolerance``.
+        the differences, and the verdict on each split: ``within_tolerance`` (val, the
+        split the tolerance judges) and ``test_within_tolerance``.
     """
     full = measure(model, splits)
     removed = list(model.removed) + [n for n in report.removable if n not in model.removed]
@@ -117,10 +123,12 @@ def verify_depth(model: ResNet, splits: Splits, report: DepthReport, threads: in
     else:  # nothing to remove: training the same network again would only repeat it
         useful_model, useful = model, dict(full)
     val_diff = useful["val_accuracy"] - full["val_accuracy"]
+    test_diff = useful["test_accuracy"] - full["test_accuracy"]
     return VerifyResult(
         removed=removed, kept_for_shape=kept, trained=trained, tolerance=report.tolerance,
         full=full, useful=useful, val_difference_pp=100.0 * val_diff,
-        test_difference_pp=100.0 * (useful["test_accuracy"] - full["test_accuracy"]),
+        test_difference_pp=100.0 * test_diff,
         # accuracies are multiples of 1/n: a hair of slack keeps k/n - tolerance exact
         within_tolerance=val_diff >= -report.tolerance - 1e-9,
+        test_within_tolerance=test_diff >= -report.tolerance - 1e-9,
         candidate=candidate.to_dict(), seconds=seconds, model=useful_model)

@@ -23,8 +23,10 @@ from nas.training.loop import evaluate, train
 
 TRAINED = Candidate(blocks_per_stage=3, width=8, epochs=4, batch_size=32, lr=0.1, augment=False)
 VERDICT = re.compile(r"^(useful depth trained from scratch|nothing removable, the useful network "
-                     r"is the full one): val [+-]\d+\.\d\d pp, test [+-]\d+\.\d\d pp against "
-                     r"the full network: (within|outside) the \d+\.\d\d pp tolerance$")
+                     r"is the full one), against the full network: val [+-]\d+\.\d\d pp, "
+                     r"(within|OUTSIDE) the tolerance; test [+-]\d+\.\d\d pp, (within|OUTSIDE) "
+                     r"the tolerance \(the \d+\.\d\d pp tolerance judges val, where the depth "
+                     r"was chosen; test is images neither saw\)$")
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +72,7 @@ def test_the_useful_depth_is_trained_from_scratch(trained, report, digits) -> No
     assert result.val_difference_pp == pytest.approx(
         100 * (result.useful["val_accuracy"] - result.full["val_accuracy"]))
     assert result.within_tolerance == (result.val_difference_pp >= -1.0 - 1e-6)
+    assert result.test_within_tolerance == (result.test_difference_pp >= -1.0 - 1e-6)
     assert json.loads(json.dumps(result.to_dict()))["useful"]["stage_depths"] == [1, 2, 2]
 
 
@@ -98,11 +101,37 @@ def test_verify_depth_command(tmp_path, trained, digits, capsys) -> None:
     lines = proc.stdout.strip().splitlines()
     assert lines[1].startswith("full (checkpoint)") and " 3x3x3 " in lines[1]
     assert lines[2].startswith("useful depth (from scratch)")
-    assert VERDICT.match(lines[-1]) and "30.00 pp tolerance" in lines[-1], lines[-1]
+    verdict = VERDICT.match(lines[-1])
+    assert verdict and "30.00 pp tolerance" in lines[-1], lines[-1]
+    for split, said in (("val", verdict[2]), ("test", verdict[3])):  # each split's own
+        difference = float(re.search(rf"{split} ([+-]\d+\.\d\d) pp", lines[-1])[1])
+        assert said == ("within" if difference >= -30.0 else "OUTSIDE"), (split, lines[-1])
     assert main(["verify-depth", str(ckpt), "--json", "--threads", str(THREADS)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["full"]["layers"] == 20 and out["tolerance"] == 0.01
     assert "summary" in out and isinstance(out["within_tolerance"], bool)
+    assert out["test_within_tolerance"] == (out["test_difference_pp"] >= -1.0 - 1e-6)
     assert main(["verify-depth", str(tmp_path / "missing.pt")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "checkpoint not found" in err
+
+
+def test_a_test_drop_past_the_tolerance_is_never_called_within(tmp_path, trained, report,
+                                                                digits, capsys,
+                                                                monkeypatch) -> None:
+    """The case of issue 30 (ResNet-56, digits, seed 0): val -0.37 pp, test -1.12 pp with a
+    1 pp tolerance. The line gives each split its verdict."""
+    from nas.depth import verify as verify_module
+
+    def crafted(*_args, **_kwargs):
+        result = verify_depth(trained, digits, dataclasses.replace(report, removable=[]))
+        return dataclasses.replace(result, trained=True, val_difference_pp=-0.37,
+                                   test_difference_pp=-1.12, within_tolerance=True,
+                                   test_within_tolerance=False)
+
+    monkeypatch.setattr(verify_module, "verify_depth", crafted)
+    ckpt = save_checkpoint(tmp_path / "net.pt", trained, digits)
+    assert main(["verify-depth", str(ckpt), "--threads", str(THREADS)]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert VERDICT.match(line), line
+    assert "val -0.37 pp, within the tolerance; test -1.12 pp, OUTSIDE the tolerance" in line
