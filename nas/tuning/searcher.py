@@ -36,6 +36,7 @@ from nas.report import depth_note
 from nas.report.info import candidate_label, deletion_bars, depth_point
 from nas.study import _optuna
 from nas.study.config import StorageError, mask, sqlite_file
+from nas.study.costs import AS_TRAINING_STARTS
 from nas.study.policy import SearchPolicy
 from nas.study.queries import LeanStudy
 from nas.study.recovery import (
@@ -164,9 +165,9 @@ class StudySearcher(Searcher):
             "usefulness": self.space.usefulness,
             "deletions_from": self.deletion_bars.get(plain),
             "checkpoint_dir": self.opts.results("checkpoints"),
-            # the latency objective: the trial times its network as it starts
+            # a cost timed on the trial's device (latency): the trial times it as it starts
             "latency_batch": (self.space.latency["batch"]
-                              if self.policy.cost_objective == "latency" else None),
+                              if self.policy.cost_objective in AS_TRAINING_STARTS else None),
         }
 
     @_until_halted(True)  # and stop the trial
